@@ -1,0 +1,31 @@
+# Conveyor: the two commands a fresh machine needs are `make demo` and `make test`.
+SWIFT ?= swift
+SWIFT_FLAGS ?=
+
+.PHONY: deps build demo test bench clean
+
+## deps: install libhiredis-dev, redis-server and redis-tools if missing
+deps:
+	@./scripts/install-deps.sh
+
+## build: debug build of everything
+build: deps
+	$(SWIFT) build $(SWIFT_FLAGS)
+
+## demo: run the example worker on an embedded redis-server (or $$REDIS_URL)
+demo: deps
+	$(SWIFT) build $(SWIFT_FLAGS) --product conveyor
+	$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)/conveyor demo
+
+## test: the whole suite against a private redis-server on a free loopback port
+test: deps
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	./scripts/with-redis.sh $(SWIFT) test --skip-build $(SWIFT_FLAGS)
+
+## bench: release-build benchmarks against a private redis-server (or --redis URL)
+bench: deps
+	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-bench
+	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-bench $(BENCH_ARGS)
+
+clean:
+	$(SWIFT) package clean

@@ -1,0 +1,91 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Conveyor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ConveyorRedis", targets: ["ConveyorRedis"]),
+        .library(name: "Conveyor", targets: ["Conveyor"]),
+        .library(name: "ConveyorCLI", targets: ["ConveyorCLI"]),
+        .executable(name: "conveyor", targets: ["conveyor"]),
+        .plugin(name: "ConveyorJobsPlugin", targets: ["ConveyorJobsPlugin"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(
+            name: "ConveyorRedis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "Conveyor",
+            dependencies: [
+                "ConveyorRedis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            plugins: [.plugin(name: "ConveyorLuaPlugin")]
+        ),
+        // Embeds lua/ (the single source of truth for Redis state changes) into Conveyor.
+        .executableTarget(name: "ConveyorLuaEmbedder"),
+        .plugin(
+            name: "ConveyorLuaPlugin",
+            capability: .buildTool(),
+            dependencies: [.target(name: "ConveyorLuaEmbedder")]
+        ),
+        // Reads Jobs/*.swift of an app target and writes WorkerJobs.generated.swift.
+        .executableTarget(name: "ConveyorJobsGenerator"),
+        .plugin(
+            name: "ConveyorJobsPlugin",
+            capability: .buildTool(),
+            dependencies: [.target(name: "ConveyorJobsGenerator")]
+        ),
+        .target(
+            name: "ConveyorCLI",
+            dependencies: [
+                "Conveyor",
+                "ConveyorRedis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "conveyor",
+            dependencies: ["ConveyorCLI", "Conveyor"],
+            plugins: [.plugin(name: "ConveyorJobsPlugin")]
+        ),
+        .testTarget(
+            name: "ConveyorRedisTests",
+            dependencies: [
+                "ConveyorRedis",
+                "CHiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "ConveyorTests",
+            dependencies: ["Conveyor", "ConveyorRedis"]
+        ),
+        .testTarget(
+            name: "ConveyorJobsGeneratorTests",
+            dependencies: [.target(name: "ConveyorJobsGenerator")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

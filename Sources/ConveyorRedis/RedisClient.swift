@@ -1,0 +1,249 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// A pooled, reconnecting Redis client.
+///
+/// Commands are spread round-robin over ``RedisConfiguration/poolSize``
+/// connections and pipelined on each, so many tasks can share one client.
+/// Connections open lazily. When one breaks, the next command on it
+/// reconnects; after a failed attempt the slot waits an exponentially growing,
+/// jittered delay, and commands arriving during that wait fail at once with
+/// ``RedisError/Code/connectionClosed`` instead of hanging.
+///
+/// Blocking commands (`BLPOP`, `BZPOPMIN`, ...) are sent on dedicated
+/// connections so they never hold up other commands.
+///
+/// As a `Service`, ``run()`` keeps the client alive until graceful shutdown
+/// and then closes every connection.
+public final class RedisClient: Sendable, Service {
+    /// The configuration the client was created with.
+    public let configuration: RedisConfiguration
+    let eventLoopGroup: any EventLoopGroup
+    let logger: Logger
+
+    private enum SlotState {
+        case idle(failures: Int, retryAt: NIODeadline, lastError: RedisError?)
+        case connecting(EventLoopFuture<RedisConnection>)
+        case connected(RedisConnection, failures: Int)
+    }
+
+    private struct State {
+        var slots: [SlotState]
+        var nextSlot = 0
+        var dedicated: [RedisConnection] = []
+        var isShutDown = false
+    }
+
+    private let state: Mutex<State>
+
+    /// Creates a client; no connection is opened until the first command.
+    /// - Parameters:
+    ///   - configuration: Where the server is and how to behave.
+    ///   - eventLoopGroup: The NIO event loops that own the sockets.
+    ///   - logger: Receives connection events at `.debug`; never a password.
+    public init(
+        configuration: RedisConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "conveyor.redis")
+    ) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        let size = max(1, configuration.poolSize)
+        self.state = Mutex(State(slots: Array(repeating: .idle(failures: 0, retryAt: .distantPast, lastError: nil), count: size)))
+    }
+
+    /// Runs until graceful shutdown or cancellation, then closes all connections.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Closes every connection; later commands fail with `poolShutDown`.
+    public func shutdown() async {
+        let connections: [RedisConnection] = state.withLock { state in
+            state.isShutDown = true
+            var open = state.dedicated
+            state.dedicated.removeAll()
+            for (index, slot) in state.slots.enumerated() {
+                if case .connected(let connection, _) = slot { open.append(connection) }
+                state.slots[index] = .idle(failures: 0, retryAt: .distantFuture, lastError: nil)
+            }
+            return open
+        }
+        for connection in connections {
+            await connection.close()
+        }
+    }
+
+    // MARK: Commands
+
+    /// Sends one command and returns its reply.
+    ///
+    /// - Parameters:
+    ///   - command: The command. Blocking commands go to a dedicated connection.
+    ///   - timeout: Reply timeout; defaults to the configuration's `commandTimeout`.
+    /// - Throws: ``RedisError``; an error reply throws with code `server`.
+    @discardableResult
+    public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+        if command.isBlocking {
+            return try await withDedicatedConnection { connection throws(RedisError) in
+                try await connection.send(command, timeout: timeout)
+            }
+        }
+        return try await connection().send(command, timeout: timeout)
+    }
+
+    /// Sends one command built from a name and arguments.
+    @discardableResult
+    public func send(_ name: String, _ arguments: any RESPArgument...) async throws(RedisError) -> RESPValue {
+        try await send(RedisCommand(name, arguments: arguments))
+    }
+
+    /// Sends many commands in one write on one connection and returns their
+    /// replies in order; error replies are values, not thrown.
+    public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
+        try await connection().pipeline(commands, timeout: timeout)
+    }
+
+    /// Runs `body` with a connection no other caller uses meanwhile, for
+    /// blocking commands and `MULTI`/`WATCH` transactions.
+    ///
+    /// The connection returns to a small idle list afterwards if it is still open.
+    public func withDedicatedConnection<Result>(
+        _ body: (RedisConnection) async throws(RedisError) -> Result
+    ) async throws(RedisError) -> Result {
+        let reused: RedisConnection? = try state.withLock { state throws(RedisError) in
+            if state.isShutDown { throw Self.shutDownError }
+            while let connection = state.dedicated.popLast() {
+                if connection.isActive { return connection }
+            }
+            return nil
+        }
+        let connection: RedisConnection
+        if let reused {
+            connection = reused
+        } else {
+            connection = try await RedisConnection.connect(
+                configuration: configuration, eventLoop: eventLoopGroup.any(), logger: logger
+            )
+        }
+        do {
+            let result = try await body(connection)
+            release(dedicated: connection)
+            return result
+        } catch {
+            release(dedicated: connection)
+            throw error
+        }
+    }
+
+    private func release(dedicated connection: RedisConnection) {
+        guard connection.isActive else { return }
+        let keep = state.withLock { state in
+            guard !state.isShutDown, state.dedicated.count < 32 else { return false }
+            state.dedicated.append(connection)
+            return true
+        }
+        if !keep {
+            Task { await connection.close() }
+        }
+    }
+
+    // MARK: Pool
+
+    private static let shutDownError = RedisError(.poolShutDown, message: "the Redis client has been shut down")
+
+    private enum Acquisition {
+        case ready(RedisConnection)
+        case wait(EventLoopFuture<RedisConnection>)
+        case connect(index: Int, promise: EventLoopPromise<RedisConnection>, failures: Int)
+    }
+
+    /// A connection from the next slot, connecting it if needed.
+    func connection() async throws(RedisError) -> RedisConnection {
+        let eventLoop = eventLoopGroup.any()
+        let acquisition: Acquisition = try state.withLock { state throws(RedisError) in
+            if state.isShutDown { throw Self.shutDownError }
+            let index = state.nextSlot
+            state.nextSlot = (index + 1) % state.slots.count
+            var failures = 0
+            switch state.slots[index] {
+            case .connected(let connection, let previousFailures):
+                if connection.isActive { return .ready(connection) }
+                failures = previousFailures
+            case .connecting(let future):
+                return .wait(future)
+            case .idle(let previousFailures, let retryAt, let lastError):
+                if retryAt > .now() {
+                    let wait = (retryAt - .now()).nanoseconds / 1_000_000
+                    var error = RedisError(
+                        .connectionClosed,
+                        message: "not connected to \(configuration.endpoint); next reconnect attempt in \(wait) ms"
+                            + (lastError.map { " (last error: \($0.message))" } ?? "")
+                    )
+                    error.underlying = lastError?.underlying
+                    throw error
+                }
+                failures = previousFailures
+            }
+            let promise = eventLoop.makePromise(of: RedisConnection.self)
+            state.slots[index] = .connecting(promise.futureResult)
+            return .connect(index: index, promise: promise, failures: failures)
+        }
+        switch acquisition {
+        case .ready(let connection):
+            return connection
+        case .wait(let future):
+            do {
+                return try await future.get()
+            } catch {
+                throw RedisConnection.redisError(error)
+            }
+        case .connect(let index, let promise, let failures):
+            do throws(RedisError) {
+                let connection = try await RedisConnection.connect(
+                    configuration: configuration, eventLoop: eventLoop, logger: logger
+                )
+                let accepted = state.withLock { state in
+                    guard !state.isShutDown else { return false }
+                    // A connection that stays up resets the backoff on its next failure.
+                    state.slots[index] = .connected(connection, failures: 0)
+                    return true
+                }
+                promise.succeed(connection)
+                if !accepted {
+                    await connection.close()
+                    throw Self.shutDownError
+                }
+                return connection
+            } catch {
+                let delay = backoff(afterFailures: failures + 1)
+                logger.debug(
+                    "redis connect failed",
+                    metadata: ["conveyor.redis.error": "\(error)", "conveyor.redis.retry_ms": "\(delay.nanoseconds / 1_000_000)"]
+                )
+                state.withLock { state in
+                    guard !state.isShutDown else { return }
+                    state.slots[index] = .idle(failures: failures + 1, retryAt: .now() + delay, lastError: error)
+                }
+                promise.fail(error)
+                throw error
+            }
+        }
+    }
+
+    /// Exponential backoff with "equal jitter": half fixed, half random, so
+    /// many clients that lost the same server do not reconnect in lockstep.
+    func backoff(afterFailures failures: Int) -> TimeAmount {
+        let base = TimeAmount(configuration.reconnectBaseDelay).nanoseconds
+        let cap = TimeAmount(configuration.reconnectMaxDelay).nanoseconds
+        let exponent = min(failures - 1, 30)
+        let full = min(cap, base << exponent)
+        let half = full / 2
+        return .nanoseconds(half + Int64.random(in: 0...max(half, 0)))
+    }
+}

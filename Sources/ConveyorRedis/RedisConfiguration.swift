@@ -1,0 +1,254 @@
+/// How to reach a Redis server and how the client behaves.
+///
+/// Build one from a URL with ``init(url:)`` and adjust the fields that have
+/// defaults:
+/// ```swift
+/// var configuration = try RedisConfiguration(url: "redis://:secret@localhost:6379/2")
+/// configuration.poolSize = 8
+/// ```
+public struct RedisConfiguration: Sendable, Hashable {
+    /// Where the server listens.
+    public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
+        /// A TCP host and port.
+        case tcp(host: String, port: Int)
+        /// A Unix-domain socket path.
+        case unixSocket(path: String)
+
+        public var description: String {
+            switch self {
+            case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            case .unixSocket(let path): "unix:\(path)"
+            }
+        }
+    }
+
+    /// Transport security. `rediss://` URLs select ``enabled``; the TLS
+    /// handshake itself is not implemented yet and such a configuration is
+    /// rejected when connecting.
+    public enum TLS: Sendable, Hashable {
+        /// Plain TCP.
+        case disabled
+        /// TLS, verifying the server's certificate for the given host name.
+        case enabled(serverHostname: String?)
+    }
+
+    /// Where the server listens.
+    public var endpoint: Endpoint
+    /// ACL user name for `AUTH`; `nil` uses the default user.
+    public var username: String?
+    /// Password for `AUTH`; never printed.
+    public var password: String?
+    /// Logical database selected on connect (`SELECT`).
+    public var database: Int
+    /// Transport security.
+    public var tls: TLS
+    /// Multiplexed connections shared by all callers. Commands are spread over
+    /// them round-robin and pipelined on each.
+    public var poolSize: Int
+    /// Upper bound for connecting, including `AUTH`/`SELECT`.
+    public var connectTimeout: Duration
+    /// Default time a command may wait for its reply; the connection is closed
+    /// when it passes, because later replies could no longer be matched.
+    public var commandTimeout: Duration
+    /// First delay before reconnecting after a failure; doubles each attempt.
+    public var reconnectBaseDelay: Duration
+    /// Longest delay between reconnect attempts.
+    public var reconnectMaxDelay: Duration
+    /// Name shown by `CLIENT LIST`.
+    public var clientName: String?
+
+    /// Creates a configuration for an endpoint.
+    public init(
+        endpoint: Endpoint,
+        username: String? = nil,
+        password: String? = nil,
+        database: Int = 0,
+        tls: TLS = .disabled
+    ) {
+        self.endpoint = endpoint
+        self.username = username
+        self.password = password
+        self.database = database
+        self.tls = tls
+        self.poolSize = 4
+        self.connectTimeout = .seconds(5)
+        self.commandTimeout = .seconds(10)
+        self.reconnectBaseDelay = .milliseconds(50)
+        self.reconnectMaxDelay = .seconds(5)
+        self.clientName = nil
+    }
+
+    /// Parses a connection URL.
+    ///
+    /// Accepted forms:
+    /// - `redis://[user[:password]@]host[:port][/db]` (`rediss://` for TLS)
+    /// - `unix:///path/to.sock[?db=N]` (also `redis+unix://`, and `password=`/`user=` query items)
+    ///
+    /// User and password are percent-decoded. The default port is 6379.
+    /// - Throws: ``RedisError`` with code ``RedisError/Code/invalidURL``, naming the
+    ///   part that is wrong; the password is never echoed.
+    public init(url: String) throws(RedisError) {
+        self = try RedisURLParser.parse(url)
+    }
+
+    /// The URL of this configuration with the password masked, for logs.
+    public var redactedURL: String {
+        var credentials = ""
+        if username != nil || password != nil {
+            credentials = (username ?? "") + (password != nil ? ":***" : "") + "@"
+        }
+        switch endpoint {
+        case .tcp(let host, let port):
+            let scheme = tls == .disabled ? "redis" : "rediss"
+            let hostPart = host.contains(":") ? "[\(host)]" : host
+            return "\(scheme)://\(credentials)\(hostPart):\(port)/\(database)"
+        case .unixSocket(let path):
+            return "unix://\(credentials)\(path)?db=\(database)"
+        }
+    }
+}
+
+extension RedisConfiguration: CustomStringConvertible {
+    public var description: String { redactedURL }
+}
+
+enum RedisURLParser {
+    static func parse(_ url: String) throws(RedisError) -> RedisConfiguration {
+        func invalid(_ why: String) -> RedisError {
+            RedisError(.invalidURL, message: "invalid Redis URL \"\(redact(url))\": \(why)")
+        }
+        guard let schemeEnd = url.range(of: "://") else {
+            throw invalid("expected redis://host[:port][/db] or unix:///path/to.sock")
+        }
+        let scheme = url[..<schemeEnd.lowerBound].lowercased()
+        var rest = Substring(url[schemeEnd.upperBound...])
+
+        var query: [String: String] = [:]
+        if let questionMark = rest.firstIndex(of: "?") {
+            for item in rest[rest.index(after: questionMark)...].split(separator: "&") {
+                let parts = item.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, let value = percentDecode(parts[1]) else {
+                    throw invalid("malformed query item \"\(item.split(separator: "=").first ?? "")\"")
+                }
+                query[String(parts[0])] = value
+            }
+            rest = rest[..<questionMark]
+        }
+
+        var username: String?
+        var password: String?
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            let parts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let user = percentDecode(parts[0]) else { throw invalid("malformed user name") }
+            username = user.isEmpty ? nil : user
+            if parts.count == 2 {
+                guard let secret = percentDecode(parts[1]) else { throw invalid("malformed password") }
+                password = secret
+            } else if username != nil {
+                // Clients disagree on whether `redis://word@host` names a user or a
+                // password; refusing is safer than sending the secret as a user name.
+                throw invalid("credentials without a password: use redis://:password@host or redis://user:password@host")
+            }
+        }
+        if let user = query.removeValue(forKey: "user") { username = user }
+        if let secret = query.removeValue(forKey: "password") { password = secret }
+
+        var database = 0
+        if let db = query.removeValue(forKey: "db") {
+            guard let number = Int(db), number >= 0 else { throw invalid("db must be a non-negative integer, got \"\(db)\"") }
+            database = number
+        }
+        if let unknown = query.keys.sorted().first {
+            throw invalid("unknown query parameter \"\(unknown)\"")
+        }
+
+        switch scheme {
+        case "redis", "rediss":
+            var hostPort = rest
+            if let slash = rest.firstIndex(of: "/") {
+                hostPort = rest[..<slash]
+                let path = rest[rest.index(after: slash)...]
+                if !path.isEmpty {
+                    guard let number = Int(path), number >= 0 else {
+                        throw invalid("database must be a non-negative integer, got \"\(path)\"")
+                    }
+                    database = number
+                }
+            }
+            var host: Substring
+            var port = 6379
+            if hostPort.hasPrefix("[") {
+                guard let close = hostPort.firstIndex(of: "]") else { throw invalid("unclosed IPv6 bracket") }
+                host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
+                let after = hostPort[hostPort.index(after: close)...]
+                if !after.isEmpty {
+                    guard after.hasPrefix(":"), let number = Int(after.dropFirst()) else { throw invalid("malformed port") }
+                    port = number
+                }
+            } else if let colon = hostPort.lastIndex(of: ":") {
+                host = hostPort[..<colon]
+                guard let number = Int(hostPort[hostPort.index(after: colon)...]) else {
+                    throw invalid("port must be a number, got \"\(hostPort[hostPort.index(after: colon)...])\"")
+                }
+                port = number
+            } else {
+                host = hostPort
+            }
+            guard !host.isEmpty else { throw invalid("missing host") }
+            guard (1...65535).contains(port) else { throw invalid("port \(port) is out of range 1–65535") }
+            guard host.allSatisfy({ $0.isLetter || $0.isNumber || "-._:".contains($0) }) else {
+                throw invalid("host contains invalid characters")
+            }
+            let tls: RedisConfiguration.TLS = scheme == "rediss" ? .enabled(serverHostname: String(host)) : .disabled
+            return RedisConfiguration(
+                endpoint: .tcp(host: String(host), port: port),
+                username: username, password: password, database: database, tls: tls
+            )
+        case "unix", "redis+unix":
+            guard rest.hasPrefix("/") else { throw invalid("a unix socket URL needs an absolute path: unix:///path/to.sock") }
+            return RedisConfiguration(
+                endpoint: .unixSocket(path: String(rest)),
+                username: username, password: password, database: database
+            )
+        default:
+            throw invalid("unsupported scheme \"\(scheme)\" (use redis, rediss or unix)")
+        }
+    }
+
+    /// The URL with any password replaced, safe to print.
+    static func redact(_ url: String) -> String {
+        var text = url
+        if let schemeEnd = text.range(of: "://"), let at = text[schemeEnd.upperBound...].lastIndex(of: "@") {
+            let credentials = text[schemeEnd.upperBound..<at]
+            if let colon = credentials.firstIndex(of: ":") {
+                text.replaceSubrange(text.index(after: colon)..<at, with: "***")
+            } else if !credentials.isEmpty {
+                text.replaceSubrange(schemeEnd.upperBound..<at, with: "***")
+            }
+        }
+        if let range = text.range(of: "password=") {
+            let end = text[range.upperBound...].firstIndex(of: "&") ?? text.endIndex
+            text.replaceSubrange(range.upperBound..<end, with: "***")
+        }
+        return text
+    }
+
+    static func percentDecode(_ text: Substring) -> String? {
+        guard text.contains("%") else { return String(text) }
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next(), let low = iterator.next(),
+                    let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+                else { return nil }
+                bytes.append(value)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,197 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One connection to a Redis server, with any number of commands in flight.
+///
+/// Replies are matched to commands in order, so concurrent callers pipeline
+/// naturally. Most code uses ``RedisClient``, which pools connections and
+/// reconnects; use a connection directly for blocking commands
+/// (``RedisClient/withDedicatedConnection(_:)``).
+public final class RedisConnection: Sendable {
+    let channel: any Channel
+    /// Default reply timeout for commands sent on this connection.
+    public let commandTimeout: Duration
+
+    private init(channel: any Channel, commandTimeout: Duration) {
+        self.channel = channel
+        self.commandTimeout = commandTimeout
+    }
+
+    /// Whether the socket is still open.
+    public var isActive: Bool { channel.isActive }
+
+    /// Connects, authenticates and selects the database.
+    ///
+    /// - Throws: ``RedisError`` with code `connectionRefused`, `hostNotFound`,
+    ///   `connectionFailed`, `authenticationFailed` or `server` (a failing `SELECT`).
+    public static func connect(
+        configuration: RedisConfiguration,
+        eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any(),
+        logger: Logger = Logger(label: "conveyor.redis")
+    ) async throws(RedisError) -> RedisConnection {
+        if case .enabled = configuration.tls {
+            throw RedisError(.connectionFailed, message: "TLS (rediss://) is not supported yet by this client")
+        }
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(TimeAmount(configuration.connectTimeout))
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler())
+                }
+            }
+        let channel: any Channel
+        do {
+            switch configuration.endpoint {
+            case .tcp(let host, let port):
+                channel = try await bootstrap
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .connect(host: host, port: port).get()
+            case .unixSocket(let path):
+                channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            }
+        } catch {
+            throw classifyConnectError(error, endpoint: configuration.endpoint)
+        }
+        let connection = RedisConnection(channel: channel, commandTimeout: configuration.commandTimeout)
+        do {
+            try await connection.handshake(configuration)
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+        logger.debug("redis connected", metadata: ["conveyor.redis.endpoint": "\(configuration.endpoint)"])
+        return connection
+    }
+
+    private func handshake(_ configuration: RedisConfiguration) async throws(RedisError) {
+        var commands: [RedisCommand] = []
+        if let password = configuration.password {
+            if let username = configuration.username {
+                commands.append(RedisCommand("AUTH", username, password))
+            } else {
+                commands.append(RedisCommand("AUTH", password))
+            }
+        }
+        if configuration.database != 0 {
+            commands.append(RedisCommand("SELECT", configuration.database))
+        }
+        if let name = configuration.clientName {
+            commands.append(RedisCommand("CLIENT", "SETNAME", name))
+        }
+        // A PING last surfaces NOAUTH when the server wants a password we lack.
+        commands.append(RedisCommand("PING"))
+        let replies = try await pipeline(commands, timeout: configuration.connectTimeout)
+        for (command, reply) in zip(commands, replies) {
+            guard case .error(let message) = reply else { continue }
+            if command.name == "AUTH" || message.hasPrefix("NOAUTH") || message.hasPrefix("WRONGPASS") {
+                // The server's text never contains the password; still, say only what happened.
+                throw RedisError(
+                    .authenticationFailed,
+                    message: message.hasPrefix("NOAUTH")
+                        ? "the server requires a password and none was configured"
+                        : "the server rejected the credentials (\(message.split(separator: " ").first ?? "ERR"))"
+                )
+            }
+            throw RedisError.server(message, command: command.name)
+        }
+    }
+
+    /// Sends one command and returns its reply.
+    ///
+    /// - Parameter timeout: How long to wait for the reply; defaults to the
+    ///   configuration's `commandTimeout`. For blocking commands pass more than
+    ///   the block time. When it passes the connection is closed, since later
+    ///   replies could no longer be matched.
+    /// - Throws: ``RedisError``; an error reply throws with code `server`.
+    public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
+        let request = RedisRequest(
+            bytes: command.encoded,
+            reply: .single(promise),
+            deadline: .now() + TimeAmount(timeout ?? commandTimeout)
+        )
+        channel.writeAndFlush(request, promise: nil)
+        let reply: RESPValue
+        do {
+            reply = try await promise.futureResult.get()
+        } catch {
+            throw Self.redisError(error)
+        }
+        if case .error(let message) = reply {
+            throw RedisError.server(message, command: command.name)
+        }
+        return reply
+    }
+
+    /// Sends many commands in one write and returns their replies in order.
+    ///
+    /// Error replies are returned as ``RESPValue/error(_:)`` values, so one
+    /// failing command does not hide the others' results.
+    public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
+        guard !commands.isEmpty else { return [] }
+        var bytes = channel.allocator.buffer(capacity: commands.reduce(0) { $0 + $1.encoded.readableBytes })
+        for command in commands {
+            bytes.writeImmutableBuffer(command.encoded)
+        }
+        let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
+        let request = RedisRequest(
+            bytes: bytes,
+            reply: .batch(promise, count: commands.count),
+            deadline: .now() + TimeAmount(timeout ?? commandTimeout)
+        )
+        channel.writeAndFlush(request, promise: nil)
+        do {
+            return try await promise.futureResult.get()
+        } catch {
+            throw Self.redisError(error)
+        }
+    }
+
+    /// Closes the connection; commands in flight fail with `connectionClosed`.
+    public func close() async {
+        try? await channel.close()
+    }
+
+    static func redisError(_ error: any Error) -> RedisError {
+        error as? RedisError ?? RedisError(.connectionClosed, message: "connection failed", underlying: error)
+    }
+
+    static func classifyConnectError(_ error: any Error, endpoint: RedisConfiguration.Endpoint) -> RedisError {
+        if let error = error as? RedisError { return error }
+        if let connectionError = error as? NIOConnectionError {
+            if connectionError.connectionErrors.isEmpty,
+                connectionError.dnsAError != nil || connectionError.dnsAAAAError != nil
+            {
+                return RedisError(.hostNotFound, message: "cannot resolve host of \(endpoint)", underlying: error)
+            }
+            if connectionError.connectionErrors.contains(where: { isRefused($0.error) }) {
+                return RedisError(.connectionRefused, message: "connection refused by \(endpoint)", underlying: error)
+            }
+        }
+        if error is SocketAddressError {
+            return RedisError(.hostNotFound, message: "cannot resolve host of \(endpoint)", underlying: error)
+        }
+        if isRefused(error) {
+            return RedisError(.connectionRefused, message: "connection refused by \(endpoint)", underlying: error)
+        }
+        if error is ChannelError, case ChannelError.connectTimeout = error {
+            return RedisError(.connectionFailed, message: "timed out connecting to \(endpoint)", underlying: error)
+        }
+        return RedisError(.connectionFailed, message: "cannot connect to \(endpoint)", underlying: error)
+    }
+
+    private static func isRefused(_ error: any Error) -> Bool {
+        guard let ioError = error as? IOError else { return false }
+        return ioError.errnoCode == ECONNREFUSED || ioError.errnoCode == ENOENT
+    }
+}

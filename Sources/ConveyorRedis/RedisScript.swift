@@ -1,0 +1,104 @@
+import Synchronization
+
+/// A Lua script run with `EVALSHA`.
+///
+/// The SHA-1 is learned from the server's `SCRIPT LOAD` reply on first use and
+/// cached, so the client needs no hashing code and never sends the source
+/// more than once per server — except after `NOSCRIPT` (a `SCRIPT FLUSH`, a
+/// restart or a failover), when it loads the script again and retries once.
+public final class RedisScript: Sendable {
+    /// A short name for errors and logs, e.g. `scheduleJobs`.
+    public let name: String
+    /// The Lua source.
+    public let source: String
+    private let cachedSHA = Mutex<String?>(nil)
+
+    /// Creates a script.
+    public init(name: String, source: String) {
+        self.name = name
+        self.source = source
+    }
+
+    /// The script's SHA-1 once it has been loaded.
+    public var sha: String? { cachedSHA.withLock { $0 } }
+
+    func remember(sha: String) {
+        cachedSHA.withLock { $0 = sha }
+    }
+}
+
+/// One invocation of a script: the script with its keys and arguments.
+public struct RedisScriptCall: Sendable {
+    /// The script to run.
+    public var script: RedisScript
+    /// `KEYS`: every key the script touches (Redis Cluster routes by them).
+    public var keys: [String]
+    /// `ARGV`.
+    public var arguments: [any RESPArgument]
+
+    /// Creates an invocation.
+    public init(_ script: RedisScript, keys: [String], arguments: [any RESPArgument]) {
+        self.script = script
+        self.keys = keys
+        self.arguments = arguments
+    }
+
+    func command(sha: String) -> RedisCommand {
+        var all: [any RESPArgument] = [sha, keys.count]
+        all.reserveCapacity(2 + keys.count + arguments.count)
+        for key in keys { all.append(key) }
+        all.append(contentsOf: arguments)
+        return RedisCommand("EVALSHA", arguments: all)
+    }
+}
+
+extension RedisClient {
+    /// Runs a script with `EVALSHA`, loading it first if the server lacks it.
+    ///
+    /// - Throws: ``RedisError``; a Lua error throws with code `server`.
+    @discardableResult
+    public func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+        let replies = try await evalPipelined([call], timeout: timeout)
+        if case .error(let message) = replies[0] {
+            throw RedisError.server(message, command: "EVALSHA \(call.script.name)")
+        }
+        return replies[0]
+    }
+
+    /// Runs many script calls in one pipelined write; replies come back in
+    /// order, error replies as values. Calls that hit `NOSCRIPT` are retried
+    /// once after loading their script.
+    public func evalPipelined(_ calls: [RedisScriptCall], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
+        guard !calls.isEmpty else { return [] }
+        for call in calls where call.script.sha == nil {
+            try await load(call.script)
+        }
+        var replies = try await pipeline(calls.map { $0.command(sha: $0.script.sha!) }, timeout: timeout)
+        let missing = replies.indices.filter { index in
+            if case .error(let message) = replies[index] { return message.hasPrefix("NOSCRIPT") }
+            return false
+        }
+        guard !missing.isEmpty else { return replies }
+        var reloaded = Set<ObjectIdentifier>()
+        for index in missing where reloaded.insert(ObjectIdentifier(calls[index].script)).inserted {
+            try await load(calls[index].script)
+        }
+        let retried = try await pipeline(missing.map { calls[$0].command(sha: calls[$0].script.sha!) }, timeout: timeout)
+        for (index, reply) in zip(missing, retried) {
+            if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+                throw RedisError(.scriptNotFound, message: "script \(calls[index].script.name) is still missing after SCRIPT LOAD")
+            }
+            replies[index] = reply
+        }
+        return replies
+    }
+
+    /// Loads a script into the server's cache and remembers its SHA-1.
+    public func load(_ script: RedisScript) async throws(RedisError) {
+        let reply = try await send(RedisCommand("SCRIPT", "LOAD", script.source))
+        guard let sha = reply.string else {
+            throw RedisError(.unexpectedReply, message: "SCRIPT LOAD \(script.name) returned \(reply)")
+        }
+        script.remember(sha: sha)
+    }
+}

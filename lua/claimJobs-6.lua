@@ -1,0 +1,85 @@
+--[[
+  Claims up to maxCount due jobs (due <= now) for one worker, earliest due first.
+
+  For each: removes it from due and from pending (only if that field still points at it),
+  sets st = now and w = workerId, adds it to running (score now) and to leases (score
+  now + leaseMs). Returns every claimed job's fields, so the worker needs no second round
+  trip, and the earliest remaining due time, so it knows how long to block on `wake`.
+  If due jobs remain after this batch, pushes one wake marker so that one more idle worker
+  claims them (a chain: never wakes everyone).
+
+    Input:
+      KEYS[1] jobPrefix         prefix of job hashes, e.g. "conveyor:{p0}:job:" (not a key)
+      KEYS[2] due       ZSET    id -> due ms
+      KEYS[3] pending   HASH    "<type>:<userId>" -> id of the not-started job
+      KEYS[4] running   ZSET    id -> started ms
+      KEYS[5] leases    ZSET    id -> lease expiry ms
+      KEYS[6] wake      LIST    wake-up markers
+
+      ARGV[1] now               ms since epoch
+      ARGV[2] workerId          id of the claiming worker (keep it <= 64 bytes)
+      ARGV[3] maxCount          most jobs to claim (>= 1)
+      ARGV[4] leaseMs           lease duration, ms
+
+    Output:
+      {nextDue, job1, job2, ...}
+        nextDue  integer: the earliest due time still in `due` after the claim, ms;
+                 -1 when `due` is empty (it may be <= now: more work is waiting)
+        jobN     {id, field1, value1, field2, value2, ...}: id is an integer, then the
+                 job hash's fields as stored (short names, see lua/README.md; `d` and `r`
+                 whole), including the new st and w
+      error "ERR conveyor: ..." when an argument is invalid
+]]
+local rcall = redis.call
+
+local jobPrefix = KEYS[1]
+local dueKey = KEYS[2]
+local pendingKey = KEYS[3]
+local runningKey = KEYS[4]
+local leasesKey = KEYS[5]
+local wakeKey = KEYS[6]
+
+--- @include "checkInt"
+--- @include "toIntString"
+--- @include "readJobFields"
+--- @include "wakeWorker"
+
+local now = checkInt(ARGV[1], "now")
+local workerId = ARGV[2]
+local maxCount = checkInt(ARGV[3], "maxCount")
+local leaseMs = checkInt(ARGV[4], "leaseMs")
+if workerId == nil or workerId == "" or maxCount < 1 or leaseMs < 1 then
+  error({err = "ERR conveyor: claimJobs needs a workerId, maxCount >= 1 and leaseMs >= 1"})
+end
+
+local nowText = toIntString(now)
+local leaseText = toIntString(now + leaseMs)
+local result = {-1}
+local ids = rcall("ZRANGEBYSCORE", dueKey, "-inf", nowText, "LIMIT", 0, maxCount)
+for _, id in ipairs(ids) do
+  rcall("ZREM", dueKey, id)
+  local jobKey = jobPrefix .. id
+  local state = rcall("HMGET", jobKey, "t", "u")
+  if state[1] then
+    local pair = state[1] .. ":" .. state[2]
+    if rcall("HGET", pendingKey, pair) == id then
+      rcall("HDEL", pendingKey, pair)
+    end
+    rcall("HSET", jobKey, "st", nowText, "w", workerId)
+    rcall("ZADD", runningKey, nowText, id)
+    rcall("ZADD", leasesKey, leaseText, id)
+    local job = readJobFields(jobKey)
+    table.insert(job, 1, tonumber(id))
+    result[#result + 1] = job
+  end
+end
+
+local first = rcall("ZRANGE", dueKey, 0, 0, "WITHSCORES")
+if first[2] then
+  local nextDue = tonumber(first[2])
+  result[1] = nextDue
+  if nextDue <= now then
+    wakeWorker(wakeKey)
+  end
+end
+return result

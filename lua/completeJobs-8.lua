@@ -1,0 +1,114 @@
+--[[
+  Completes a batch of jobs run by one worker, and schedules what follows each of them.
+
+  For each (id, success, result, cronNextDue):
+  - if the job is not in `running`, or its `w` is not this worker, the worker lost it
+    (recovered after its lease expired, or cancelled as stale): outcome LEASE_LOST and
+    nothing is written for it;
+  - else it is finished (fi = now, ok, r, removed from running and leases, added to
+    finished with removeAt = now + rmd), then its follow-up is inserted with the replace
+    rule: a retry if it failed and ar = 1 (due now + ard, attempt + 1), else the next cron
+    run if cr is set and cronNextDue is given (attempt 1). Both get rf = id.
+  Wakes one idle worker if a follow-up is due at or before now or became the earliest.
+
+    Input:
+      KEYS[1] seq       STRING  id counter
+      KEYS[2] jobPrefix         prefix of job hashes, e.g. "conveyor:{p0}:job:" (not a key)
+      KEYS[3] due       ZSET    id -> due ms
+      KEYS[4] pending   HASH    "<type>:<userId>" -> id of the not-started job
+      KEYS[5] running   ZSET    id -> started ms
+      KEYS[6] leases    ZSET    id -> lease expiry ms
+      KEYS[7] finished  ZSET    id -> removeAt ms
+      KEYS[8] wake      LIST    wake-up markers
+
+      ARGV[1] now               ms since epoch
+      ARGV[2] staleAfterMs      ms (replace rule of the follow-ups)
+      ARGV[3] partitionCount    number of partitions (>= 1)
+      ARGV[4] partitionIndex    this partition, 0 <= index < partitionCount
+      ARGV[5] workerId          id of the completing worker
+      ARGV[6] N                 number of jobs (>= 1)
+      then 4 arguments per job, job j (0-based) at ARGV[7 + 4*j ...]:
+        +0  id           job id
+        +1  success      "1" = succeeded, "0" = failed
+        +2  result       JSON text: the run's return value, or the error; "" = null
+        +3  cronNextDue  ms of the next cron run after now; "" = none (ignored when the
+                         job has no cron or is retried)
+
+    Output:
+      one entry per job, in input order: {outcome, newJobId}
+        outcome   1 COMPLETED or 2 LEASE_LOST (lua/README.md)
+        newJobId  integer id of the retry or next cron job; 0 when none was scheduled
+      error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
+]]
+local rcall = redis.call
+
+local keys = {
+  seq = KEYS[1], jobPrefix = KEYS[2], due = KEYS[3], pending = KEYS[4],
+  running = KEYS[5], leases = KEYS[6], finished = KEYS[7], wake = KEYS[8],
+}
+
+--- @include "checkInt"
+--- @include "toIntString"
+--- @include "readJob"
+--- @include "finishJob"
+--- @include "scheduleFollowUp"
+--- @include "wakeWorker"
+
+local COMPLETED, LEASE_LOST = 1, 2
+
+local now = checkInt(ARGV[1], "now")
+local staleAfterMs = checkInt(ARGV[2], "staleAfterMs")
+local partitionCount = checkInt(ARGV[3], "partitionCount")
+local partitionIndex = checkInt(ARGV[4], "partitionIndex")
+local workerId = ARGV[5]
+local count = checkInt(ARGV[6], "N")
+local fieldsPerJob = 4
+
+if partitionCount < 1 or partitionIndex < 0 or partitionIndex >= partitionCount then
+  error({err = "ERR conveyor: partitionIndex must be in 0 ..< partitionCount"})
+end
+if workerId == nil or workerId == "" then
+  error({err = "ERR conveyor: workerId must not be empty"})
+end
+if count < 1 or #ARGV ~= 6 + count * fieldsPerJob then
+  error({err = "ERR conveyor: expected 6 + 4 * N arguments"})
+end
+
+-- Validate every entry before the first write.
+local entries = {}
+for j = 0, count - 1 do
+  local base = 7 + j * fieldsPerJob
+  local success = ARGV[base + 1]
+  if success ~= "1" and success ~= "0" then
+    error({err = "ERR conveyor: success must be 1 or 0"})
+  end
+  entries[#entries + 1] = {
+    id = toIntString(checkInt(ARGV[base], "id")),
+    success = success == "1",
+    result = ARGV[base + 2],
+    cronNextDue = checkInt(ARGV[base + 3], "cronNextDue", false) or nil,
+  }
+end
+
+local ctx = {
+  now = now, staleAfterMs = staleAfterMs,
+  partitionCount = partitionCount, partitionIndex = partitionIndex,
+}
+local result, wake = {}, false
+for i, entry in ipairs(entries) do
+  local id = entry.id
+  local jobKey = keys.jobPrefix .. id
+  if not rcall("ZSCORE", keys.running, id) or rcall("HGET", jobKey, "w") ~= workerId then
+    result[i] = {LEASE_LOST, 0}
+  else
+    local job = readJob(jobKey)
+    finishJob(keys, id, now, entry.success, entry.result)
+    local newId, wakeNeeded = scheduleFollowUp(keys, ctx, id, job, entry.success, entry.cronNextDue)
+    result[i] = {COMPLETED, newId and tonumber(newId) or 0}
+    wake = wake or wakeNeeded
+  end
+end
+if wake then
+  wakeWorker(keys.wake)
+end
+return result

@@ -1,0 +1,50 @@
+--[[
+  Renews the leases of the jobs one worker is running: one call per worker per renewal
+  tick, with all of its job ids. A job is renewed only while it is still running and held
+  by this worker; the others were lost (recovered after their lease expired, or cancelled
+  as stale by the replace rule) and the worker should stop reporting them.
+
+    Input:
+      KEYS[1] jobPrefix         prefix of job hashes, e.g. "conveyor:{p0}:job:" (not a key)
+      KEYS[2] running   ZSET    id -> started ms
+      KEYS[3] leases    ZSET    id -> lease expiry ms
+
+      ARGV[1] now               ms since epoch
+      ARGV[2] workerId          id of the renewing worker
+      ARGV[3] leaseMs           new lease duration from now, ms
+      ARGV[4...] id             ids of the jobs the worker holds (zero or more)
+
+    Output:
+      {lostId, ...}  integer ids that were NOT renewed (empty list when all were)
+      error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
+]]
+local rcall = redis.call
+
+local jobPrefix = KEYS[1]
+local runningKey = KEYS[2]
+local leasesKey = KEYS[3]
+
+--- @include "checkInt"
+--- @include "toIntString"
+
+local now = checkInt(ARGV[1], "now")
+local workerId = ARGV[2]
+local leaseMs = checkInt(ARGV[3], "leaseMs")
+if workerId == nil or workerId == "" or leaseMs < 1 then
+  error({err = "ERR conveyor: renewLeases needs a workerId and leaseMs >= 1"})
+end
+local ids = {}
+for i = 4, #ARGV do
+  ids[#ids + 1] = toIntString(checkInt(ARGV[i], "id"))
+end
+
+local leaseText = toIntString(now + leaseMs)
+local lost = {}
+for _, id in ipairs(ids) do
+  if rcall("ZSCORE", runningKey, id) and rcall("HGET", jobPrefix .. id, "w") == workerId then
+    rcall("ZADD", leasesKey, leaseText, id)
+  else
+    lost[#lost + 1] = tonumber(id)
+  end
+end
+return lost

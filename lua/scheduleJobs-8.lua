@@ -1,0 +1,127 @@
+--[[
+  Schedules N jobs in one call (single scheduling is N = 1).
+
+  Each job first cancels every matching job (same type and userId, and not started, or
+  started more than staleAfterMs before now and not finished): see includes/insertJob.
+  Jobs of one call are inserted in order, so for one type/userId the last one wins and the
+  earlier ones of the same call end cancelled. Wakes one idle worker if any new job is due
+  at or before now or became the earliest due job.
+
+    Input:
+      KEYS[1] seq       STRING  id counter
+      KEYS[2] jobPrefix         prefix of job hashes, e.g. "conveyor:{p0}:job:" (not a key)
+      KEYS[3] due       ZSET    id -> due ms
+      KEYS[4] pending   HASH    "<type>:<userId>" -> id of the not-started job
+      KEYS[5] running   ZSET    id -> started ms
+      KEYS[6] leases    ZSET    id -> lease expiry ms
+      KEYS[7] finished  ZSET    id -> removeAt ms
+      KEYS[8] wake      LIST    wake-up markers
+
+      ARGV[1] now               ms since epoch
+      ARGV[2] staleAfterMs      ms; a job started longer ago than this and not finished counts as pending
+      ARGV[3] partitionCount    number of partitions (>= 1)
+      ARGV[4] partitionIndex    this partition, 0 <= index < partitionCount
+      ARGV[5] N                 number of jobs (>= 1)
+      then 11 arguments per job, job j (0-based) at ARGV[6 + 11*j ...]; "" = absent:
+        +0  type        job type name (required)
+        +1  userId      decimal integer user id, 0 for system jobs (required)
+        +2  data        JSON text; "" = null
+        +3  due         ms since epoch; "" = now
+        +4  cron        cron expression; "" = not a cron job
+        +5  tz          cron time zone; "" = UTC
+        +6  ar          autoRescheduleOnFailure: "1" = yes; "" or "0" = no
+        +7  ard         autoRescheduleOnFailureDelay, ms; "" = 0
+        +8  rmd         removeDelay, ms; "" = 0
+        +9  rf          rescheduledFromJob id; "" = none
+        +10 attempt     attempt number >= 1; "" = 1
+
+    Output:
+      one entry per job, in input order: {newId, {cancelledId, ...}}
+        newId        integer id of the new job
+        cancelledId  integer ids of the jobs it replaced (empty list when none)
+      error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
+]]
+local rcall = redis.call
+
+local keys = {
+  seq = KEYS[1], jobPrefix = KEYS[2], due = KEYS[3], pending = KEYS[4],
+  running = KEYS[5], leases = KEYS[6], finished = KEYS[7], wake = KEYS[8],
+}
+
+--- @include "checkInt"
+--- @include "toIntString"
+--- @include "insertJob"
+--- @include "wakeWorker"
+
+local now = checkInt(ARGV[1], "now")
+local staleAfterMs = checkInt(ARGV[2], "staleAfterMs")
+local partitionCount = checkInt(ARGV[3], "partitionCount")
+local partitionIndex = checkInt(ARGV[4], "partitionIndex")
+local count = checkInt(ARGV[5], "N")
+local fieldsPerJob = 11
+
+if partitionCount < 1 or partitionIndex < 0 or partitionIndex >= partitionCount then
+  error({err = "ERR conveyor: partitionIndex must be in 0 ..< partitionCount"})
+end
+if count < 1 or #ARGV ~= 5 + count * fieldsPerJob then
+  error({err = "ERR conveyor: expected 5 + 11 * N arguments"})
+end
+
+local function optional(value)
+  if value == "" then return nil end
+  return value
+end
+
+-- Validate every job before the first write.
+local jobs = {}
+for j = 0, count - 1 do
+  local base = 6 + j * fieldsPerJob
+  local jobType, userId = ARGV[base], ARGV[base + 1]
+  if jobType == "" then
+    error({err = "ERR conveyor: job " .. (j + 1) .. " needs a type"})
+  end
+  -- Decimal and canonical, so "<type>:<userId>" is unambiguous (split at the last colon).
+  userId = toIntString(checkInt(userId, "userId"))
+  local ar = ARGV[base + 6]
+  if ar ~= "" and ar ~= "0" and ar ~= "1" then
+    error({err = "ERR conveyor: ar must be 1, 0 or empty"})
+  end
+  local attempt = checkInt(ARGV[base + 10], "attempt", 1)
+  if attempt < 1 then
+    error({err = "ERR conveyor: attempt must be >= 1"})
+  end
+  local ard = checkInt(ARGV[base + 7], "ard", 0)
+  local rmd = checkInt(ARGV[base + 8], "rmd", 0)
+  if ard < 0 or rmd < 0 then
+    error({err = "ERR conveyor: ard and rmd must be >= 0"})
+  end
+  local rf = optional(ARGV[base + 9])
+  if rf then rf = toIntString(checkInt(rf, "rf")) end
+  jobs[#jobs + 1] = {
+    t = jobType, u = userId, d = optional(ARGV[base + 2]),
+    due = checkInt(ARGV[base + 3], "due", now),
+    cr = optional(ARGV[base + 4]), tz = optional(ARGV[base + 5]),
+    ar = ar == "1",
+    ard = ard, rmd = rmd,
+    rf = rf, a = attempt,
+  }
+end
+
+local ctx = {
+  now = now, staleAfterMs = staleAfterMs,
+  partitionCount = partitionCount, partitionIndex = partitionIndex,
+}
+local result, wake = {}, false
+for i, job in ipairs(jobs) do
+  local id, cancelled, wakeNeeded = insertJob(keys, ctx, job)
+  local cancelledIds = {}
+  for k, cancelledId in ipairs(cancelled) do
+    cancelledIds[k] = tonumber(cancelledId)
+  end
+  result[i] = {tonumber(id), cancelledIds}
+  wake = wake or wakeNeeded
+end
+if wake then
+  wakeWorker(keys.wake)
+end
+return result

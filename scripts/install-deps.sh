@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what Conveyor needs beyond Swift: hiredis (headers + library),
+# redis-server, and redis-tools (redis-cli, redis-benchmark). Does nothing when
+# they are already present; uses sudo only when not root.
+set -euo pipefail
+
+missing=()
+pkg-config --exists hiredis 2>/dev/null || missing+=(libhiredis-dev)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+{ command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1; } || missing+=(redis-tools)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "error: missing ${missing[*]} and no apt-get here; install hiredis, redis-server and redis-tools by hand" >&2
+  exit 1
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "error: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# policy-rc.d-less containers would otherwise try to start the system redis.
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "installed: ${missing[*]}"
