@@ -1,0 +1,51 @@
+/// An error from Conveyor's job layer.
+///
+/// One struct with an extensible ``Code``. ``description`` names what is wrong
+/// and why, but never prints a job's payload.
+public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+
+        /// An argument is out of range or malformed (negative delay, invalid date, ...).
+        public static let invalidArgument = Code("invalidArgument")
+        /// No job type of that name is registered.
+        public static let unknownJobType = Code("unknownJobType")
+        /// The job's data could not be encoded, or stored data could not be decoded.
+        public static let invalidData = Code("invalidData")
+        /// The encoded data is larger than the configured limit.
+        public static let payloadTooLarge = Code("payloadTooLarge")
+        /// The cron expression or time zone is invalid.
+        public static let invalidCron = Code("invalidCron")
+        /// No job has that id (it never existed, or it was archived).
+        public static let jobNotFound = Code("jobNotFound")
+        /// The job is in a state that does not allow the operation.
+        public static let invalidState = Code("invalidState")
+        /// Redis failed or replied with something unexpected.
+        public static let redis = Code("redis")
+
+        public var description: String { name }
+    }
+
+    /// What went wrong.
+    public var code: Code
+    /// A readable explanation without payloads.
+    public var message: String
+    /// The Redis error behind a ``Code/redis`` error.
+    public var redisError: RedisError?
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    init(_ error: RedisError) {
+        self.code = .redis
+        self.message = error.description
+        self.redisError = error
+    }
+
+    public var description: String { "Conveyor \(code): \(message)" }
+}

@@ -1,0 +1,75 @@
+/// Every Redis key name Conveyor uses, built in this one place.
+///
+/// Keys of one partition share the hash tag `{p<N>}` (e.g. `conveyor:{p0}:due`),
+/// so each Lua script touches one Redis Cluster slot. All jobs of one
+/// (type, userId) pair live in the partition chosen by a stable hash of the
+/// pair, so the replace rule sees them all.
+public struct ConveyorKeys: Sendable, Hashable {
+    /// The prefix of every key, default `conveyor`.
+    public let namespace: String
+    /// The number of partitions (≥ 1). Changing it strands existing jobs.
+    public let partitionCount: Int
+
+    /// Creates the key layout.
+    /// - Throws: ``ConveyorError`` (`invalidArgument`) if the namespace is empty or
+    ///   contains `{` or `}` (which would break the hash tag), or the count is < 1.
+    public init(namespace: String = "conveyor", partitionCount: Int = 1) throws(ConveyorError) {
+        guard !namespace.isEmpty, !namespace.contains("{"), !namespace.contains("}") else {
+            throw ConveyorError(.invalidArgument, "namespace \"\(namespace)\" must be non-empty and contain no { or }")
+        }
+        guard partitionCount >= 1 else {
+            throw ConveyorError(.invalidArgument, "partitionCount must be at least 1, got \(partitionCount)")
+        }
+        self.namespace = namespace
+        self.partitionCount = partitionCount
+    }
+
+    /// The keys of one partition.
+    public struct Partition: Sendable, Hashable {
+        /// The partition's index.
+        public let index: Int
+        /// `<namespace>:{p<index>}:`.
+        public let prefix: String
+
+        public var seq: String { prefix + "seq" }
+        public var jobPrefix: String { prefix + "job:" }
+        public var due: String { prefix + "due" }
+        public var pending: String { prefix + "pending" }
+        public var running: String { prefix + "running" }
+        public var leases: String { prefix + "leases" }
+        public var finished: String { prefix + "finished" }
+        public var wake: String { prefix + "wake" }
+
+        /// The hash of one job.
+        public func job(_ id: Int) -> String { jobPrefix + String(id) }
+
+        /// The canonical KEYS order of the scripts: seq, jobPrefix, due, pending,
+        /// running, leases, finished, wake.
+        var all: [String] { [seq, jobPrefix, due, pending, running, leases, finished, wake] }
+    }
+
+    /// The keys of partition `index`.
+    public func partition(_ index: Int) -> Partition {
+        Partition(index: index, prefix: "\(namespace):{p\(index)}:")
+    }
+
+    /// Every partition.
+    public var partitions: [Partition] { (0..<partitionCount).map { partition($0) } }
+
+    /// The partition of a (type, userId) pair: FNV-1a of `"<type>:<userId>"`, so
+    /// every process agrees without coordination.
+    public func partition(type: String, userId: Int) -> Partition {
+        guard partitionCount > 1 else { return partition(0) }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in "\(type):\(userId)".utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return partition(Int(hash % UInt64(partitionCount)))
+    }
+
+    /// The partition a job id belongs to.
+    public func partition(ofJob id: Int) -> Partition {
+        partition(id % partitionCount)
+    }
+}

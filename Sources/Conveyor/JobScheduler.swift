@@ -1,0 +1,392 @@
+import Foundation
+import Logging
+
+/// Schedules jobs and reads them back.
+///
+/// Every write is one Lua script call (`lua/scheduleJobs-8.lua`), which first
+/// cancels every *matching pending* job — same type and user, and not started,
+/// or started more than ``Configuration/staleAfter`` ago and not finished —
+/// and then inserts the new job, atomically. Concurrent schedulers for one
+/// type and user therefore never leave two pending jobs.
+///
+/// All input is validated before anything is sent: bad input throws a
+/// ``ConveyorError`` and writes nothing.
+public struct JobScheduler: Sendable {
+    /// Scheduler settings.
+    public struct Configuration: Sendable {
+        /// Key layout (namespace and partitions). All processes must agree.
+        public var keys: ConveyorKeys
+        /// Largest encoded `data` accepted, in bytes (default 1 MiB).
+        public var maxPayloadBytes: Int
+        /// A job started this long ago and not finished counts as pending for
+        /// the replace rule (the seed's one hour).
+        public var staleAfter: Duration
+        /// Jobs per script call when scheduling in bulk; calls are pipelined.
+        public var bulkBatchSize: Int
+        /// When set, untyped scheduling accepts only these type names.
+        public var knownJobTypes: Set<String>?
+        /// The clock; tests inject one.
+        public var now: @Sendable () -> Date
+
+        /// Creates a configuration with defaults.
+        public init(
+            keys: ConveyorKeys = try! ConveyorKeys(),
+            maxPayloadBytes: Int = 1 << 20,
+            staleAfter: Duration = .seconds(3600),
+            bulkBatchSize: Int = 100,
+            knownJobTypes: Set<String>? = nil,
+            now: @escaping @Sendable () -> Date = { Date() }
+        ) {
+            self.keys = keys
+            self.maxPayloadBytes = maxPayloadBytes
+            self.staleAfter = staleAfter
+            self.bulkBatchSize = bulkBatchSize
+            self.knownJobTypes = knownJobTypes
+            self.now = now
+        }
+    }
+
+    /// The Redis client.
+    public let client: RedisClient
+    /// The settings.
+    public let configuration: Configuration
+
+    /// Creates a scheduler.
+    public init(client: RedisClient, configuration: Configuration = Configuration()) {
+        self.client = client
+        self.configuration = configuration
+    }
+
+    /// Creates a scheduler that accepts, on the untyped path, only the types of `registry`.
+    public init<App>(client: RedisClient, registry: JobRegistry<App>, configuration: Configuration = Configuration()) {
+        var configuration = configuration
+        configuration.knownJobTypes = Set(registry.typeNames)
+        self.init(client: client, configuration: configuration)
+    }
+
+    // MARK: Scheduling
+
+    /// Schedules a one-off job, first cancelling matching pending jobs.
+    /// - Returns: The created job.
+    /// - Throws: ``ConveyorError``: `invalidArgument`, `invalidData`,
+    ///   `payloadTooLarge` (nothing written), or `redis`.
+    @discardableResult
+    public func scheduleJob<J: Job>(_ config: WorkerJobConfig<J>) async throws(ConveyorError) -> WorkerJob {
+        try await schedule([spec(config, cron: nil)])[0]
+    }
+
+    /// Schedules a cron job: the created job is due at the first occurrence
+    /// of `cron` after now (or after `config.due`, if later); each run
+    /// schedules the next.
+    /// - Parameters:
+    ///   - cron: 5 fields, or 6 with leading seconds; see ``CronSchedule``.
+    ///   - timeZone: IANA name the expression is read in (default UTC).
+    /// - Throws: ``ConveyorError`` with code `invalidCron` for a bad expression or zone.
+    @discardableResult
+    public func scheduleCronJob<J: Job>(
+        _ config: WorkerJobConfig<J>, cron: String, timeZone: String = "UTC"
+    ) async throws(ConveyorError) -> WorkerJob {
+        try await schedule([spec(config, cron: try Self.cronSchedule(cron, timeZone: timeZone))])[0]
+    }
+
+    /// Schedules many jobs in pipelined script calls (one round trip for all
+    /// partitions); each still replaces matching pending jobs, in order.
+    /// - Returns: The created jobs, in the order given.
+    @discardableResult
+    public func scheduleJobs<J: Job>(_ configs: [WorkerJobConfig<J>]) async throws(ConveyorError) -> [WorkerJob] {
+        var specs: [JobSpec] = []
+        specs.reserveCapacity(configs.count)
+        for config in configs { specs.append(try spec(config, cron: nil)) }
+        return try await schedule(specs)
+    }
+
+    /// Schedules a job by type name with JSON data (the untyped path).
+    /// - Throws: ``ConveyorError`` with code `unknownJobType` for a name not in
+    ///   ``Configuration/knownJobTypes``, `invalidData` for text that is not JSON.
+    @discardableResult
+    public func scheduleJob(_ config: UntypedJobConfig) async throws(ConveyorError) -> WorkerJob {
+        try await schedule([spec(config, cron: nil)])[0]
+    }
+
+    /// Schedules a cron job by type name with JSON data (the untyped path).
+    @discardableResult
+    public func scheduleCronJob(
+        _ config: UntypedJobConfig, cron: String, timeZone: String = "UTC"
+    ) async throws(ConveyorError) -> WorkerJob {
+        try await schedule([spec(config, cron: try Self.cronSchedule(cron, timeZone: timeZone))])[0]
+    }
+
+    static func cronSchedule(_ expression: String, timeZone: String) throws(ConveyorError) -> CronSchedule {
+        do {
+            return try CronSchedule(expression, timeZoneIdentifier: timeZone)
+        } catch {
+            throw ConveyorError(.invalidCron, error.description)
+        }
+    }
+
+    private func spec<J: Job>(_ config: WorkerJobConfig<J>, cron: CronSchedule?) throws(ConveyorError) -> JobSpec {
+        let data: Data
+        do {
+            data = try JSONEncoder.conveyor.encode(config.data)
+        } catch {
+            throw ConveyorError(.invalidData, "data for \(J.typeName) does not encode as JSON: \(error)")
+        }
+        return try validated(JobSpec(
+            type: J.typeName, userId: config.userId, dataJSON: String(decoding: data, as: UTF8.self), due: config.due,
+            cron: cron, autoRescheduleOnFailure: config.autoRescheduleOnFailure,
+            autoRescheduleOnFailureDelay: config.autoRescheduleOnFailureDelay, removeDelay: config.removeDelay
+        ))
+    }
+
+    private func spec(_ config: UntypedJobConfig, cron: CronSchedule?) throws(ConveyorError) -> JobSpec {
+        if let known = configuration.knownJobTypes, !known.contains(config.type) {
+            throw ConveyorError(
+                .unknownJobType,
+                "unknown job type \"\(config.type)\"; known types: \(known.sorted().joined(separator: ", "))"
+            )
+        }
+        var dataJSON: String?
+        if let text = config.dataJSON {
+            do {
+                dataJSON = try JSONValue(jsonText: text).jsonText
+            } catch {
+                throw ConveyorError(.invalidData, "data for \(config.type) is not valid JSON")
+            }
+        }
+        return try validated(JobSpec(
+            type: config.type, userId: config.userId, dataJSON: dataJSON, due: config.due, cron: cron,
+            autoRescheduleOnFailure: config.autoRescheduleOnFailure,
+            autoRescheduleOnFailureDelay: config.autoRescheduleOnFailureDelay, removeDelay: config.removeDelay
+        ))
+    }
+
+    private func validated(_ spec: JobSpec) throws(ConveyorError) -> JobSpec {
+        var spec = spec
+        guard !spec.type.isEmpty, !spec.type.contains(":"), spec.type.utf8.count <= 200 else {
+            throw ConveyorError(.invalidArgument, "job type \"\(spec.type)\" must be 1–200 bytes without ':'")
+        }
+        guard spec.userId >= 0 else {
+            throw ConveyorError(.invalidArgument, "userId must be 0 (system) or positive, got \(spec.userId)")
+        }
+        guard spec.autoRescheduleOnFailureDelay >= 0 else {
+            throw ConveyorError(.invalidArgument, "autoRescheduleOnFailureDelay must not be negative, got \(spec.autoRescheduleOnFailureDelay) ms")
+        }
+        guard spec.removeDelay >= 0 else {
+            throw ConveyorError(.invalidArgument, "removeDelay must not be negative, got \(spec.removeDelay) ms")
+        }
+        if let due = spec.due {
+            let seconds = due.timeIntervalSince1970
+            // Year 1970 through 9999: what ms-since-epoch scores and ISO 8601 both carry.
+            guard seconds.isFinite, seconds >= 0, seconds < 253_402_300_800 else {
+                throw ConveyorError(.invalidArgument, "due \(seconds.isFinite ? "\(due)" : "\(seconds)") is not a valid date between 1970 and 9999")
+            }
+        }
+        if let data = spec.dataJSON, data.utf8.count > configuration.maxPayloadBytes {
+            throw ConveyorError(
+                .payloadTooLarge,
+                "data for \(spec.type) is \(data.utf8.count) bytes; the limit is \(configuration.maxPayloadBytes)"
+            )
+        }
+        if let cron = spec.cron {
+            let start = max(spec.due ?? configuration.now(), configuration.now())
+            guard let next = cron.next(after: start) else {
+                throw ConveyorError(.invalidCron, "cron expression \"\(cron.expression)\" never fires after \(start.iso8601Milliseconds)")
+            }
+            spec.due = next
+        }
+        return spec
+    }
+
+    /// Sends validated specs: grouped by partition, batched, pipelined.
+    func schedule(_ specs: [JobSpec]) async throws(ConveyorError) -> [WorkerJob] {
+        let now = configuration.now()
+        let nowMs = now.milliseconds
+        let keys = configuration.keys
+        var calls: [RedisScriptCall] = []
+        var callMembers: [[Int]] = []  // input indices per call
+        var byPartition: [Int: [Int]] = [:]
+        for (index, spec) in specs.enumerated() {
+            byPartition[keys.partition(type: spec.type, userId: spec.userId).index, default: []].append(index)
+        }
+        let batchSize = max(1, configuration.bulkBatchSize)
+        for (partitionIndex, members) in byPartition.sorted(by: { $0.key < $1.key }) {
+            let partition = keys.partition(partitionIndex)
+            for start in stride(from: 0, to: members.count, by: batchSize) {
+                let batch = Array(members[start..<min(start + batchSize, members.count)])
+                var arguments: [any RESPArgument] = [
+                    nowMs, Int(configuration.staleAfter.components.seconds * 1000), keys.partitionCount, partitionIndex, batch.count,
+                ]
+                arguments.reserveCapacity(5 + batch.count * 11)
+                for index in batch {
+                    let spec = specs[index]
+                    arguments += [
+                        spec.type, spec.userId, spec.dataJSON ?? "", spec.due.map { String($0.milliseconds) } ?? "",
+                        spec.cron?.expression ?? "", spec.cron.map { Self.storedTimeZone($0.timeZone) } ?? "",
+                        spec.autoRescheduleOnFailure ? "1" : "", spec.autoRescheduleOnFailureDelay, spec.removeDelay,
+                        spec.rescheduledFromJob.map(String.init) ?? "", spec.attempt,
+                    ]
+                }
+                calls.append(RedisScriptCall(LuaScripts.scheduleJobs, keys: partition.all, arguments: arguments))
+                callMembers.append(batch)
+            }
+        }
+        let replies: [RESPValue]
+        do {
+            replies = try await client.evalPipelined(calls)
+        } catch {
+            throw ConveyorError(error)
+        }
+        var created = [WorkerJob?](repeating: nil, count: specs.count)
+        for (reply, members) in zip(replies, callMembers) {
+            if case .error(let message) = reply {
+                throw ConveyorError(.redis, "scheduleJobs failed: \(message)")
+            }
+            guard let entries = reply.array, entries.count == members.count else {
+                throw ConveyorError(.redis, "scheduleJobs returned \(reply)")
+            }
+            for (entry, index) in zip(entries, members) {
+                guard let id = entry.array?.first?.int else {
+                    throw ConveyorError(.redis, "scheduleJobs returned \(entry)")
+                }
+                let spec = specs[index]
+                created[index] = WorkerJob(
+                    id: id, type: spec.type, userId: spec.userId, dataJSON: spec.dataJSON,
+                    due: spec.due.map { Date(milliseconds: $0.milliseconds) } ?? Date(milliseconds: nowMs),
+                    cronSchedule: spec.cron?.expression,
+                    cronTimeZone: spec.cron.map { Self.storedTimeZone($0.timeZone) }.flatMap { $0.isEmpty ? nil : $0 },
+                    autoRescheduleOnFailure: spec.autoRescheduleOnFailure,
+                    autoRescheduleOnFailureDelay: spec.autoRescheduleOnFailureDelay, removeDelay: spec.removeDelay,
+                    rescheduledFromJob: spec.rescheduledFromJob, attempt: spec.attempt, createdAt: Date(milliseconds: nowMs)
+                )
+            }
+        }
+        return created.map { $0! }
+    }
+
+    /// `""` for UTC (the default the scripts leave unstored), else the IANA name.
+    static func storedTimeZone(_ zone: TimeZone) -> String {
+        zone.secondsFromGMT() == 0 && ["UTC", "GMT", "Etc/UTC", "Etc/GMT"].contains(zone.identifier) ? "" : zone.identifier
+    }
+
+    // MARK: Reading
+
+    /// The job with this id, or `nil` if there is none (never existed or archived).
+    public func job(id: Int) async throws(ConveyorError) -> WorkerJob? {
+        try await jobs(ids: [id]).first
+    }
+
+    /// The jobs with these ids that exist, in the order given.
+    public func jobs(ids: [Int]) async throws(ConveyorError) -> [WorkerJob] {
+        guard !ids.isEmpty else { return [] }
+        let keys = configuration.keys
+        var groups: [Int: [Int]] = [:]
+        for id in ids where id > 0 { groups[id % keys.partitionCount, default: []].append(id) }
+        let ordered = groups.sorted { $0.key < $1.key }
+        let calls = ordered.map { partitionIndex, members in
+            RedisScriptCall(LuaScripts.getJobs, keys: [keys.partition(partitionIndex).jobPrefix], arguments: members)
+        }
+        let replies: [RESPValue]
+        do {
+            replies = try await client.evalPipelined(calls)
+        } catch {
+            throw ConveyorError(error)
+        }
+        var found: [Int: WorkerJob] = [:]
+        for reply in replies {
+            if case .error(let message) = reply { throw ConveyorError(.redis, "getJobs failed: \(message)") }
+            for entry in reply.array ?? [] {
+                if let job = WorkerJob(reply: entry) { found[job.id] = job }
+            }
+        }
+        return ids.compactMap { found[$0] }
+    }
+
+    /// Jobs by state, optionally filtered by type and user, oldest first.
+    ///
+    /// Pending jobs come in due order, running in start order, finished in
+    /// removal order. With both `type` and `userId`, pending jobs are found
+    /// through the pair index at once; otherwise up to `scanLimit` entries
+    /// per partition and state are examined.
+    public func jobs(
+        state: WorkerJob.State? = nil, type: String? = nil, userId: Int? = nil, limit: Int = 100, scanLimit: Int = 10_000
+    ) async throws(ConveyorError) -> [WorkerJob] {
+        let states = state.map { [$0] } ?? WorkerJob.State.allCases
+        var ids: [Int] = []
+        do {
+            for partition in configuration.keys.partitions {
+                for state in states {
+                    if state == .pending, let type, let userId {
+                        guard configuration.keys.partition(type: type, userId: userId) == partition else { continue }
+                        if let id = try await client.send("HGET", partition.pending, "\(type):\(userId)").int { ids.append(id) }
+                        continue
+                    }
+                    let key = switch state {
+                    case .pending: partition.due
+                    case .running: partition.running
+                    case .finished: partition.finished
+                    }
+                    let members = try await client.send("ZRANGE", key, 0, scanLimit - 1)
+                    ids += members.array?.compactMap(\.int) ?? []
+                }
+            }
+        } catch {
+            throw ConveyorError(error)
+        }
+        var result: [WorkerJob] = []
+        for start in stride(from: 0, to: ids.count, by: 500) where result.count < limit {
+            let batch = try await jobs(ids: Array(ids[start..<min(start + 500, ids.count)]))
+            result += batch.filter { job in
+                (type == nil || job.type == type) && (userId == nil || job.userId == userId)
+            }
+        }
+        return Array(result.prefix(limit))
+    }
+
+    /// The number of jobs in each state, over all partitions.
+    public func counts() async throws(ConveyorError) -> [WorkerJob.State: Int] {
+        var commands: [RedisCommand] = []
+        for partition in configuration.keys.partitions {
+            commands += [
+                RedisCommand("ZCARD", partition.due), RedisCommand("ZCARD", partition.running),
+                RedisCommand("ZCARD", partition.finished),
+            ]
+        }
+        let replies: [RESPValue]
+        do {
+            replies = try await client.pipeline(commands)
+        } catch {
+            throw ConveyorError(error)
+        }
+        var counts: [WorkerJob.State: Int] = [.pending: 0, .running: 0, .finished: 0]
+        for (index, reply) in replies.enumerated() {
+            let state: WorkerJob.State = [.pending, .running, .finished][index % 3]
+            counts[state, default: 0] += reply.int ?? 0
+        }
+        return counts
+    }
+
+    // MARK: Cancelling
+
+    /// Cancels a pending (not started) job: it is finished with `success =
+    /// false` and a result naming the reason, then archived as usual.
+    public func cancelJob(id: Int, reason: String = "cancelled by request") async throws(ConveyorError) -> CancelOutcome {
+        guard id > 0 else { return .notFound }
+        let partition = configuration.keys.partition(ofJob: id)
+        let keys = [partition.jobPrefix, partition.due, partition.pending, partition.running, partition.leases, partition.finished]
+        let reply: RESPValue
+        do {
+            reply = try await client.eval(
+                RedisScriptCall(LuaScripts.cancelJob, keys: keys, arguments: [configuration.now().milliseconds, id, reason])
+            )
+        } catch {
+            throw ConveyorError(error)
+        }
+        switch try ScriptOutcome(reply: reply) {
+        case .cancelled: return .cancelled
+        case .notFound: return .notFound
+        case .alreadyRunning: return .alreadyRunning
+        case .alreadyFinished: return .alreadyFinished
+        default: throw ConveyorError(.redis, "cancelJob returned \(reply)")
+        }
+    }
+}

@@ -1,0 +1,397 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Runs due jobs on a pool of concurrent runners.
+///
+/// One dispatcher per pool claims due jobs atomically (`claimJobs`: marked
+/// started, owned by this worker, leased) in batches sized to the free
+/// runners, and starts each in a child task. When nothing is due it blocks on
+/// the partitions' `wake` lists (`BLPOP`) until the earliest due time, so a
+/// job scheduled for now starts at once and a job due at T starts at T,
+/// without polling. Each completion is one atomic script call that stores the
+/// result and schedules the retry or next cron run.
+///
+/// Leases: the pool renews its jobs' leases every ``Configuration/leaseRenewInterval``
+/// in one call per partition; a job whose lease is lost (the pool was cut off
+/// and another worker recovered it) is cancelled and its late result is not
+/// written. Any pool also recovers jobs whose lease expired — their worker
+/// died — failing them as `worker lost`, after which retry and cron rules apply.
+///
+/// Graceful shutdown (swift-service-lifecycle): stop claiming, let running
+/// jobs finish for up to ``Configuration/shutdownGracePeriod``, then fail the
+/// rest with `shutdown` (retry rules apply) so nothing stays started.
+public final class WorkerPool<App: Sendable>: Service {
+    /// Pool settings.
+    public typealias Configuration = WorkerPoolConfiguration
+    /// A completed job.
+    public typealias Event = WorkerPoolEvent
+
+    public let configuration: Configuration
+    let client: RedisClient
+    let registry: JobRegistry<App>
+    let app: App
+    let logger: Logger
+    let store: JobStore
+    let onEvent: (@Sendable (Event) -> Void)?
+
+    /// Jobs running now: the reason to interrupt each, and how.
+    private struct Running {
+        var job: WorkerJob
+        var interruption: String?
+        var cancel: @Sendable () -> Void
+    }
+    private let running = Mutex<[Int: Running]>([:])
+    /// Set once graceful shutdown begins: no more claims.
+    private let stopping = Mutex(false)
+    /// The connection the dispatcher is blocked on, closed to wake it at shutdown.
+    private let blockedOn = Mutex<RedisConnection?>(nil)
+    private let freeSlots: AsyncStream<Void>
+    private let freeSlotsContinuation: AsyncStream<Void>.Continuation
+
+    /// Creates a pool.
+    /// - Parameters:
+    ///   - client: The Redis client (blocking waits use a dedicated connection).
+    ///   - registry: The job types this worker runs; others fail with `unknown job type`.
+    ///   - app: The context every job receives.
+    ///   - onEvent: Called after each job completes (for logs and demos).
+    public init(
+        client: RedisClient, registry: JobRegistry<App>, app: App, configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "conveyor.worker"), onEvent: (@Sendable (Event) -> Void)? = nil
+    ) {
+        self.client = client
+        self.registry = registry
+        self.app = app
+        self.configuration = configuration
+        self.logger = logger
+        self.onEvent = onEvent
+        self.store = JobStore(client: client, keys: configuration.keys, staleAfterMs: Self.ms(configuration.staleAfter))
+        (self.freeSlots, self.freeSlotsContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    static func ms(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    private var nowMs: Int { configuration.now().milliseconds }
+
+    /// Runs until graceful shutdown or cancellation.
+    public func run() async throws {
+        logger.debug("worker pool starting", metadata: ["conveyor.worker.id": "\(configuration.workerId)", "conveyor.worker.concurrency": "\(configuration.concurrency)"])
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.maintain() }
+            await withGracefulShutdownHandler {
+                await self.dispatch(into: &group)
+            } onGracefulShutdown: {
+                self.beginShutdown()
+            }
+            // Claiming stopped; jobs in flight get the grace period, then are
+            // failed. On cancellation (a hard stop) there is no grace period. An
+            // unstructured task, because a cancelled one could not wait at all.
+            let grace = Task.isCancelled ? .zero : self.configuration.shutdownGracePeriod
+            await Task { await self.drain(grace: grace) }.value
+            group.cancelAll()
+        }
+        logger.debug("worker pool stopped", metadata: ["conveyor.worker.id": "\(configuration.workerId)"])
+    }
+
+    // MARK: Dispatching
+
+    private var isStopping: Bool { Task.isCancelled || stopping.withLock { $0 } }
+
+    /// Stops claiming and wakes the dispatcher wherever it waits.
+    public func beginShutdown() {
+        stopping.withLock { $0 = true }
+        freeSlotsContinuation.yield()
+        if let connection = blockedOn.withLock({ $0 }) {
+            Task { await connection.close() }
+        }
+    }
+
+    private func dispatch(into group: inout DiscardingTaskGroup) async {
+        var slotsIterator = freeSlots.makeAsyncIterator()
+        var backoff = Duration.milliseconds(50)
+        while !isStopping {
+            let free = configuration.concurrency - running.withLock { $0.count }
+            if free <= 0 {
+                _ = await slotsIterator.next()
+                continue
+            }
+            do {
+                var earliest: Int?
+                var claimedAny = false
+                for partition in configuration.keys.partitions {
+                    let available = configuration.concurrency - running.withLock { $0.count }
+                    guard available > 0 else { break }
+                    let (jobs, nextDue) = try await store.claim(
+                        partition: partition, now: nowMs, workerId: configuration.workerId, maxCount: available,
+                        leaseMs: Self.ms(configuration.leaseDuration)
+                    )
+                    for job in jobs {
+                        claimedAny = true
+                        start(job, in: &group)
+                    }
+                    if let nextDue { earliest = min(earliest ?? nextDue, nextDue) }
+                }
+                backoff = .milliseconds(50)
+                if claimedAny { continue }
+                let wait: Duration
+                if let earliest {
+                    let untilDue = earliest - nowMs
+                    if untilDue <= 0 { continue }
+                    wait = min(.milliseconds(untilDue), configuration.maxIdleWait)
+                } else {
+                    wait = configuration.maxIdleWait
+                }
+                try await waitForWake(upTo: wait)
+            } catch {
+                if isStopping { break }
+                logger.warning("worker could not claim jobs; retrying", metadata: ["conveyor.error": "\(error)", "conveyor.retry_ms": "\(Self.ms(backoff))"])
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// Blocks on the partitions' wake lists until a marker arrives or `wait` passes.
+    private func waitForWake(upTo wait: Duration) async throws {
+        let seconds = max(0.001, Double(Self.ms(wait)) / 1000)
+        let wakeKeys = configuration.keys.partitions.map(\.wake)
+        var arguments: [any RESPArgument] = wakeKeys
+        arguments.append(String(format: "%.3f", seconds))
+        // Shutdown closes the blocked connection rather than waiting out the timeout.
+        try await client.withDedicatedConnection { connection throws(RedisError) in
+            blockedOn.withLock { $0 = connection }
+            defer { blockedOn.withLock { $0 = nil } }
+            if isStopping { return }
+            _ = try await connection.send(RedisCommand("BLPOP", arguments: arguments), timeout: wait + .seconds(5))
+        }
+    }
+
+    private func start(_ job: WorkerJob, in group: inout DiscardingTaskGroup) {
+        let jobTask = Task<String?, any Error> { [registry, app, logger] in
+            var log = logger
+            log[metadataKey: "conveyor.job.id"] = "\(job.id)"
+            log[metadataKey: "conveyor.job.type"] = "\(job.type)"
+            log[metadataKey: "conveyor.user.id"] = "\(job.userId)"
+            guard let runner = registry.runner(for: job.type) else {
+                throw ConveyorError(.unknownJobType, "unknown job type \"\(job.type)\": this worker runs \(registry.typeNames.joined(separator: ", "))")
+            }
+            return try await runner(app, job, log)
+        }
+        running.withLock { $0[job.id] = Running(job: job, interruption: nil, cancel: { jobTask.cancel() }) }
+        group.addTask {
+            await self.finish(job, task: jobTask)
+        }
+    }
+
+    private func finish(_ job: WorkerJob, task: Task<String?, any Error>) async {
+        let timeout = configuration.jobTimeoutByType[job.type] ?? configuration.jobTimeout
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            self.interrupt(job.id, reason: "timed out")
+        }
+        let outcome = await task.result
+        timer.cancel()
+        let interruption = running.withLock { $0.removeValue(forKey: job.id)?.interruption }
+        freeSlotsContinuation.yield()
+
+        if interruption == "lease lost" {
+            logger.warning("job lease lost; its result is discarded", metadata: ["conveyor.job.id": "\(job.id)"])
+            onEvent?(Event(job: job, success: false, resultJSON: nil, followUpJobId: nil, written: false))
+            return
+        }
+        let completion: JobStore.Completion
+        switch outcome {
+        case .success(let resultJSON) where interruption == nil:
+            completion = .init(id: job.id, success: true, resultJSON: resultJSON, cronNextDue: nil)
+        case .success:
+            completion = .init(id: job.id, success: false, resultJSON: Self.errorJSON(interruption!, type: nil), cronNextDue: nil)
+        case .failure(let error):
+            let message = interruption ?? ((error as? ConveyorError)?.message ?? String(describing: error))
+            completion = .init(id: job.id, success: false, resultJSON: Self.errorJSON(message, type: interruption == nil ? String(reflecting: Swift.type(of: error)) : nil), cronNextDue: nil)
+        }
+        var withCron = completion
+        withCron.cronNextDue = job.nextCronDue(after: configuration.now())
+        await complete(job, withCron)
+    }
+
+    /// Writes a completion, retrying transient Redis failures: a result must
+    /// not be dropped because Redis blinked. If the lease expires meanwhile the
+    /// script refuses it and recovery's verdict stands.
+    private func complete(_ job: WorkerJob, _ completion: JobStore.Completion) async {
+        var delay = Duration.milliseconds(50)
+        for attempt in 1...20 {
+            do {
+                let partition = configuration.keys.partition(ofJob: job.id)
+                let results = try await store.complete([completion], partition: partition, now: nowMs, workerId: configuration.workerId)
+                let written = results.first?.written ?? false
+                if !written {
+                    logger.warning("job completion refused: lease lost", metadata: ["conveyor.job.id": "\(job.id)"])
+                }
+                onEvent?(Event(job: job, success: completion.success, resultJSON: completion.resultJSON, followUpJobId: results.first?.followUp, written: written))
+                return
+            } catch {
+                logger.warning("job completion failed; retrying", metadata: ["conveyor.job.id": "\(job.id)", "conveyor.attempt": "\(attempt)", "conveyor.error": "\(error)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+            }
+        }
+    }
+
+    static func errorJSON(_ message: String, type: String?) -> String {
+        var object: [String: JSONValue] = ["error": .string(message)]
+        if let type { object["errorType"] = .string(type) }
+        return JSONValue.object(object).jsonText
+    }
+
+    private func interrupt(_ id: Int, reason: String) {
+        let cancel: (@Sendable () -> Void)? = running.withLock { running in
+            guard var entry = running[id], entry.interruption == nil else { return nil }
+            entry.interruption = reason
+            running[id] = entry
+            return entry.cancel
+        }
+        cancel?()
+    }
+
+    // MARK: Leases, recovery, shutdown
+
+    /// Renews leases and recovers expired ones until cancelled.
+    private func maintain() async {
+        let clock = ContinuousClock()
+        var nextRenew = clock.now + configuration.leaseRenewInterval
+        var nextRecovery = clock.now
+        while !Task.isCancelled {
+            let now = clock.now
+            if now >= nextRenew {
+                await renewLeases()
+                nextRenew = now + configuration.leaseRenewInterval
+            }
+            if now >= nextRecovery {
+                for partition in configuration.keys.partitions {
+                    do {
+                        let recovered = try await store.recoverExpired(partition: partition, now: nowMs)
+                        if recovered > 0 {
+                            logger.info("recovered jobs of lost workers", metadata: ["conveyor.recovered": "\(recovered)"])
+                        }
+                    } catch {
+                        logger.debug("recovery pass failed", metadata: ["conveyor.error": "\(error)"])
+                    }
+                }
+                nextRecovery = now + configuration.recoveryInterval
+            }
+            try? await Task.sleep(until: min(nextRenew, nextRecovery))
+        }
+    }
+
+    private func renewLeases() async {
+        let held = running.withLock { $0.keys.sorted() }
+        guard !held.isEmpty else { return }
+        var byPartition: [Int: [Int]] = [:]
+        for id in held { byPartition[id % configuration.keys.partitionCount, default: []].append(id) }
+        for (index, ids) in byPartition {
+            do {
+                let lost = try await store.renew(
+                    ids: ids, partition: configuration.keys.partition(index), now: nowMs, workerId: configuration.workerId,
+                    leaseMs: Self.ms(configuration.leaseDuration)
+                )
+                for id in lost { interrupt(id, reason: "lease lost") }
+            } catch {
+                // Leases run out only after leaseDuration; the next renewal may succeed.
+                logger.warning("lease renewal failed", metadata: ["conveyor.error": "\(error)"])
+            }
+        }
+    }
+
+    /// After claiming stops: wait up to the grace period, then interrupt what remains.
+    private func drain(grace: Duration) async {
+        let deadline = ContinuousClock.now + grace
+        while running.withLock({ !$0.isEmpty }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let remaining = running.withLock { Array($0.keys) }
+        for id in remaining { interrupt(id, reason: "shutdown") }
+        // The interrupted jobs now complete as failed (and retry if configured).
+        while running.withLock({ !$0.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
+
+/// Settings of a ``WorkerPool``.
+public struct WorkerPoolConfiguration: Sendable {
+    /// Jobs run at once.
+    public var concurrency: Int
+    /// How long a claimed job is leased before others may recover it.
+    public var leaseDuration: Duration
+    /// How often leases are renewed; well below ``leaseDuration``.
+    public var leaseRenewInterval: Duration
+    /// How often expired leases are looked for.
+    public var recoveryInterval: Duration
+    /// Longest a job may run before it is cancelled and failed as `timed out`.
+    public var jobTimeout: Duration
+    /// Per-type overrides of ``jobTimeout``, by stored type name.
+    public var jobTimeoutByType: [String: Duration]
+    /// How long running jobs may finish after shutdown begins.
+    public var shutdownGracePeriod: Duration
+    /// Longest idle block on `wake` before looking again.
+    public var maxIdleWait: Duration
+    /// This worker's id, stored on the jobs it claims.
+    public var workerId: String
+    /// Key layout; all processes must agree.
+    public var keys: ConveyorKeys
+    /// The replace rule's "started over an hour ago" threshold.
+    public var staleAfter: Duration
+    /// The clock.
+    public var now: @Sendable () -> Date
+
+    /// Creates a configuration with defaults.
+    public init(
+        concurrency: Int = 10,
+        leaseDuration: Duration = .seconds(30),
+        leaseRenewInterval: Duration = .seconds(10),
+        recoveryInterval: Duration = .seconds(5),
+        jobTimeout: Duration = .seconds(3600),
+        jobTimeoutByType: [String: Duration] = [:],
+        shutdownGracePeriod: Duration = .seconds(30),
+        maxIdleWait: Duration = .seconds(2),
+        workerId: String = WorkerPoolConfiguration.defaultWorkerId(),
+        keys: ConveyorKeys = try! ConveyorKeys(),
+        staleAfter: Duration = .seconds(3600),
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.concurrency = concurrency
+        self.leaseDuration = leaseDuration
+        self.leaseRenewInterval = leaseRenewInterval
+        self.recoveryInterval = recoveryInterval
+        self.jobTimeout = jobTimeout
+        self.jobTimeoutByType = jobTimeoutByType
+        self.shutdownGracePeriod = shutdownGracePeriod
+        self.maxIdleWait = maxIdleWait
+        self.workerId = workerId
+        self.keys = keys
+        self.staleAfter = staleAfter
+        self.now = now
+    }
+
+    /// `<host>-<pid>-<random>`: unique per process, readable in `jobs show`.
+    public static func defaultWorkerId() -> String {
+        "\(ProcessInfo.processInfo.hostName.prefix(32))-\(ProcessInfo.processInfo.processIdentifier)-\(UInt16.random(in: 0...UInt16.max))"
+    }
+}
+
+/// What happened to a finished job, for observers such as the demo.
+public struct WorkerPoolEvent: Sendable {
+    /// The job as claimed.
+    public var job: WorkerJob
+    /// Whether it succeeded.
+    public var success: Bool
+    /// The stored result (or error) JSON.
+    public var resultJSON: String?
+    /// The retry or next cron job the completion created.
+    public var followUpJobId: Int?
+    /// Whether the result was written (`false`: the lease had been lost).
+    public var written: Bool
+}

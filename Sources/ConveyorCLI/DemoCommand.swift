@@ -1,0 +1,96 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Schedule example jobs (a retrying one and a */2-second cron job among them) and run a worker, printing what runs, until Ctrl-C."
+    )
+
+    @Option(name: .long, help: ArgumentHelp("Stop after this many seconds (default: run until Ctrl-C).", valueName: "s"))
+    var duration: Double?
+
+    @Option(name: .long, help: "Key namespace for the demo's jobs.")
+    var namespace: String = "conveyor-demo"
+
+    @Option(name: .long, help: ArgumentHelp("Redis URL (default: $REDIS_URL, else 127.0.0.1:6379, else a private redis-server).", valueName: "url"))
+    var redis: String?
+
+    func run() async throws {
+        var logger = Logger(label: "conveyor.demo")
+        logger.logLevel = .notice
+        let environment = CLIEnvironment.installed
+        var options = try RedisOptions.parse(redis.map { ["--redis", $0, "--namespace", namespace] } ?? ["--namespace", namespace])
+        options.namespace = namespace
+        let (client, server) = try await options.clientOrEmbeddedServer { print("• \($0)") }
+        let keys = try options.keys()
+        print("• Redis: \(client.configuration.redactedURL), namespace \"\(namespace)\"")
+        print("• job types: \(environment.jobTypeNames.joined(separator: ", "))")
+
+        let scheduler = JobScheduler(
+            client: client, configuration: .init(keys: keys, knownJobTypes: Set(environment.jobTypeNames))
+        )
+        // A fresh start: the demo's own namespace only.
+        for partition in keys.partitions {
+            let stale = try await client.send("KEYS", partition.prefix + "*").array?.compactMap(\.string) ?? []
+            if !stale.isEmpty { try await client.send(RedisCommand("DEL", argumentList: stale)) }
+        }
+
+        let start = Date()
+        var scheduled: [(String, WorkerJob)] = []
+        scheduled.append(("echo returns its input", try await scheduler.scheduleJob(UntypedJobConfig(type: "echo", userId: 1, dataJSON: #"{"hello":"world"}"#))))
+        scheduled.append(("sleep for 300 ms", try await scheduler.scheduleJob(UntypedJobConfig(type: "sleep", userId: 1, dataJSON: #"{"ms":300}"#))))
+        scheduled.append(("due in 3 s", try await scheduler.scheduleJob(UntypedJobConfig(type: "echo", userId: 2, due: start.addingTimeInterval(3), dataJSON: #"{"late":true}"#))))
+        scheduled.append(("flaky: fails twice, auto-retries every 500 ms", try await scheduler.scheduleJob(UntypedJobConfig(type: "flaky", userId: 1, dataJSON: #"{"succeedOnAttempt":3}"#, autoRescheduleOnFailure: true, autoRescheduleOnFailureDelay: 500))))
+        scheduled.append(("fails, no retry", try await scheduler.scheduleJob(UntypedJobConfig(type: "fail", userId: 1, dataJSON: #"{"message":"boom"}"#))))
+        scheduled.append(("cron */2 * * * * *", try await scheduler.scheduleCronJob(UntypedJobConfig(type: "noop", userId: 0), cron: "*/2 * * * * *")))
+        let replaced = try await scheduler.scheduleJob(UntypedJobConfig(type: "echo", userId: 2, due: start.addingTimeInterval(3), dataJSON: #"{"late":"replaced"}"#))
+        scheduled.append(("same type and user: replaces the pending job \(scheduled[2].1.id)", replaced))
+        print("• scheduled:")
+        for (what, job) in scheduled {
+            print("    job \(job.id) \(job.type) user \(job.userId) due +\(Int(job.due.timeIntervalSince(start) * 1000)) ms — \(what)")
+        }
+        print("• worker running (Ctrl-C to stop)\n")
+
+        let clock = ContinuousClock()
+        let began = clock.now
+        let pool = try await environment.makePool(client, WorkerPoolConfiguration(concurrency: 4, keys: keys), logger) { event in
+            let at = String(format: "%7.3f s", Double((clock.now - began).components.attoseconds) / 1e18 + Double((clock.now - began).components.seconds))
+            let job = event.job
+            let chain = job.rescheduledFromJob.map { " (from job \($0))" } ?? ""
+            let mark = event.success ? "✔" : "✘"
+            var line = "\(at)  \(mark) job \(job.id) \(job.type) user \(job.userId) attempt \(job.attempt)\(chain): "
+            line += (event.success ? "result " : "failed ") + (event.resultJSON ?? "null")
+            if let next = event.followUpJobId {
+                line += job.cronSchedule != nil && event.success ? "  → next cron run: job \(next)" : "  → retry: job \(next)"
+            }
+            print(line)
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: pool), .init(service: client)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        if let duration {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                tasks.addTask {
+                    try await Task.sleep(for: .milliseconds(Int(duration * 1000)))
+                    await group.triggerGracefulShutdown()
+                }
+                try await tasks.next()
+                tasks.cancelAll()
+            }
+        } else {
+            try await group.run()
+        }
+        print("\n• stopped")
+        await server?.stop()
+    }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+
+struct JobsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobs",
+        abstract: "Inspect and cancel jobs in Redis.",
+        subcommands: [Show.self, List.self, Cancel.self, Counts.self]
+    )
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one job.")
+
+        @Argument(help: "Job id.") var id: Int
+        @Flag(name: .long, help: "Print the job as JSON.") var json = false
+        @OptionGroup var redis: RedisOptions
+
+        func run() async throws {
+            let scheduler = try await scheduler(redis)
+            guard let job = try await scheduler.job(id: id) else {
+                throw ValidationError("no job \(id) in Redis (it never existed, or it was archived)")
+            }
+            print(json ? JobPrinter.json(job, pretty: true) : JobPrinter.details(job))
+            await scheduler.client.shutdown()
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List jobs, oldest first.")
+
+        @Option(name: .long, help: "Only this job type.") var type: String?
+        @Option(name: .long, help: "Only this user.") var user: Int?
+        @Option(name: .long, help: "pending, running or finished.") var state: WorkerJob.State?
+        @Option(name: .long, help: "At most this many jobs.") var limit: Int = 50
+        @Flag(name: .long, help: "Print JSON lines, one job per line.") var json = false
+        @OptionGroup var redis: RedisOptions
+
+        func validate() throws {
+            guard limit > 0 else { throw ValidationError("--limit must be positive, got \(limit)") }
+        }
+
+        func run() async throws {
+            let scheduler = try await scheduler(redis)
+            let jobs = try await scheduler.jobs(state: state, type: type, userId: user, limit: limit)
+            if json {
+                for job in jobs { print(JobPrinter.json(job)) }
+            } else {
+                print(JobPrinter.table(jobs))
+            }
+            await scheduler.client.shutdown()
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a pending (not started) job.")
+
+        @Argument(help: "Job id.") var id: Int
+        @Option(name: .long, help: "Reason stored in the job's result.") var reason: String = "cancelled by request"
+        @OptionGroup var redis: RedisOptions
+
+        func run() async throws {
+            let scheduler = try await scheduler(redis)
+            let outcome = try await scheduler.cancelJob(id: id, reason: reason)
+            await scheduler.client.shutdown()
+            switch outcome {
+            case .cancelled: print("cancelled job \(id)")
+            case .notFound: throw ValidationError("no job \(id) in Redis (it never existed, or it was archived)")
+            case .alreadyRunning: throw ValidationError("job \(id) is running; only pending jobs can be cancelled")
+            case .alreadyFinished: throw ValidationError("job \(id) has already finished")
+            }
+        }
+    }
+
+    struct Counts: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Count jobs by state.")
+
+        @Flag(name: .long, help: "Print JSON.") var json = false
+        @OptionGroup var redis: RedisOptions
+
+        func run() async throws {
+            let scheduler = try await scheduler(redis)
+            let counts = try await scheduler.counts()
+            await scheduler.client.shutdown()
+            let ordered = WorkerJob.State.allCases.map { ($0.rawValue, counts[$0] ?? 0) }
+            if json {
+                print("{" + ordered.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
+            } else {
+                for (state, count) in ordered { print("\(state): \(count)") }
+            }
+        }
+    }
+}
+
+extension WorkerJob.State: ExpressibleByArgument {}

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+import Logging
+
+/// Options every command shares: where Redis is and the key layout.
+struct RedisOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Redis URL: redis://[user:password@]host[:port][/db] or unix:///path.sock (default: $REDIS_URL).", valueName: "url"))
+    var redis: String?
+
+    @Option(name: .long, help: "Key namespace shared by producers and workers.")
+    var namespace: String = "conveyor"
+
+    @Option(name: .long, help: "Number of partitions (all processes must agree).")
+    var partitions: Int = 1
+
+    func validate() throws {
+        guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1, got \(partitions)") }
+        _ = try keys()
+    }
+
+    func keys() throws -> ConveyorKeys {
+        do {
+            return try ConveyorKeys(namespace: namespace, partitionCount: partitions)
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// The URL given by flag or environment, if any.
+    var explicitURL: String? {
+        if let redis, !redis.isEmpty { return redis }
+        if let url = ProcessInfo.processInfo.environment["REDIS_URL"], !url.isEmpty { return url }
+        return nil
+    }
+
+    /// A client for the configured server; fails clearly when none is given and
+    /// nothing answers on 127.0.0.1:6379 (one-shot commands on a private server
+    /// would write into a server that vanishes as they exit).
+    func client() async throws -> RedisClient {
+        if let url = explicitURL {
+            return RedisClient(configuration: try RedisConfiguration(url: url))
+        }
+        if let local = await Self.localDefault() { return RedisClient(configuration: local) }
+        throw ValidationError(
+            "no Redis server: pass --redis URL or set REDIS_URL (nothing answers on 127.0.0.1:6379). `conveyor demo` starts a private one."
+        )
+    }
+
+    /// A client, starting a private redis-server when no URL is given and
+    /// nothing answers on 127.0.0.1:6379. The server lives as long as this process.
+    func clientOrEmbeddedServer(log: (String) -> Void) async throws -> (RedisClient, RedisServerProcess?) {
+        if let url = explicitURL {
+            return (RedisClient(configuration: try RedisConfiguration(url: url)), nil)
+        }
+        if let local = await Self.localDefault() {
+            log("using the Redis server on 127.0.0.1:6379")
+            return (RedisClient(configuration: local), nil)
+        }
+        let server = try await RedisServerProcess.start()
+        log("started a private redis-server on \(server.url) (stopped when this process exits)")
+        return (RedisClient(configuration: try RedisConfiguration(url: server.url)), server)
+    }
+
+    private static func localDefault() async -> RedisConfiguration? {
+        var configuration = RedisConfiguration(endpoint: .tcp(host: "127.0.0.1", port: 6379))
+        configuration.connectTimeout = .milliseconds(300)
+        guard let connection = try? await RedisConnection.connect(configuration: configuration) else { return nil }
+        await connection.close()
+        return configuration
+    }
+}
+
+/// Reads `--due`: ISO 8601 (`2026-12-01T09:00:00Z`, fractional seconds allowed)
+/// or an offset from now (`+10s`, `+500ms`, `+5m`, `+2h`, `+1d`).
+func parseDue(_ text: String, now: Date = Date()) throws -> Date {
+    if text.hasPrefix("+") {
+        let body = text.dropFirst()
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        for (suffix, seconds) in units where body.hasSuffix(suffix) {
+            let number = body.dropLast(suffix.count)
+            if let value = Double(number), value.isFinite, value >= 0, !(suffix == "m" && body.hasSuffix("ms")) {
+                return now.addingTimeInterval(value * seconds)
+            }
+        }
+        throw ValidationError("--due \"\(text)\": expected an offset such as +10s, +500ms, +5m, +2h or +1d")
+    }
+    guard let date = Date(iso8601Milliseconds: text) else {
+        throw ValidationError("--due \"\(text)\": expected ISO 8601 (2026-12-01T09:00:00Z) or an offset such as +10s")
+    }
+    return date
+}
+
+/// Prints jobs as JSON (one object per line, API field names) or as text.
+enum JobPrinter {
+    static func json(_ job: WorkerJob, pretty: Bool = false) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return (try? String(decoding: encoder.encode(job), as: UTF8.self)) ?? "{}"
+    }
+
+    static func details(_ job: WorkerJob) -> String {
+        var lines: [(String, String)] = [
+            ("id", "\(job.id)"), ("type", job.type), ("userId", "\(job.userId)"), ("state", job.state.rawValue),
+            ("data", job.data.jsonText), ("due", job.due.iso8601Milliseconds),
+            ("started", job.started?.iso8601Milliseconds ?? "-"), ("finished", job.finished?.iso8601Milliseconds ?? "-"),
+            ("success", job.success.map { "\($0)" } ?? "-"), ("result", job.resultJSON == nil ? "-" : job.result.jsonText),
+            ("cronSchedule", job.cronSchedule.map { "\($0) (\(job.cronTimeZone ?? "UTC"))" } ?? "-"),
+            ("autoRescheduleOnFailure", "\(job.autoRescheduleOnFailure)"),
+            ("autoRescheduleOnFailureDelay", "\(job.autoRescheduleOnFailureDelay) ms"),
+            ("removeDelay", "\(job.removeDelay) ms"), ("removeAt", job.removeAt?.iso8601Milliseconds ?? "-"),
+            ("rescheduledFromJob", job.rescheduledFromJob.map { "\($0)" } ?? "-"), ("attempt", "\(job.attempt)"),
+            ("createdAt", job.createdAt.iso8601Milliseconds), ("updatedAt", job.updatedAt.iso8601Milliseconds),
+        ]
+        if let worker = job.workerId { lines.append(("workerId", worker)) }
+        let width = lines.map(\.0.count).max() ?? 0
+        return lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
+    }
+
+    static func table(_ jobs: [WorkerJob]) -> String {
+        var rows = [["ID", "TYPE", "USER", "STATE", "DUE", "ATTEMPT", "FROM", "RESULT"]]
+        for job in jobs {
+            let outcome: String = switch job.success {
+            case true?: "ok " + String(job.result.jsonText.prefix(40))
+            case false?: "failed " + String(job.result.jsonText.prefix(40))
+            case nil: "-"
+            }
+            rows.append([
+                "\(job.id)", job.type, "\(job.userId)", job.state.rawValue, job.due.iso8601Milliseconds, "\(job.attempt)",
+                job.rescheduledFromJob.map { "\($0)" } ?? "-", outcome,
+            ])
+        }
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            zip(row, widths).map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+import Logging
+import ServiceLifecycle
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run the app's jobs until SIGTERM/SIGINT (graceful: running jobs may finish)."
+    )
+
+    @Option(name: .long, help: "Jobs run at once.") var concurrency: Int = 10
+    @Option(name: .customLong("grace-period"), help: ArgumentHelp("Seconds running jobs may finish after SIGTERM.", valueName: "s"))
+    var gracePeriod: Double = 30
+    @Option(name: .customLong("lease"), help: ArgumentHelp("Lease of a running job, in seconds.", valueName: "s"))
+    var lease: Double = 30
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+    @OptionGroup var redis: RedisOptions
+
+    func validate() throws {
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1, got \(concurrency)") }
+        guard gracePeriod >= 0 else { throw ValidationError("--grace-period must not be negative") }
+        guard lease >= 1 else { throw ValidationError("--lease must be at least 1 second") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not a log level") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "conveyor.worker")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let (client, server) = try await redis.clientOrEmbeddedServer { logger.notice("\($0)") }
+        var configuration = WorkerPoolConfiguration(concurrency: concurrency, keys: try redis.keys())
+        configuration.shutdownGracePeriod = .milliseconds(Int(gracePeriod * 1000))
+        configuration.leaseDuration = .milliseconds(Int(lease * 1000))
+        configuration.leaseRenewInterval = .milliseconds(Int(lease * 1000 / 3))
+        let eventLogger = logger
+        let pool = try await CLIEnvironment.installed.makePool(client, configuration, logger) { event in
+            var metadata: Logger.Metadata = [
+                "conveyor.job.id": "\(event.job.id)", "conveyor.job.type": "\(event.job.type)",
+                "conveyor.user.id": "\(event.job.userId)", "conveyor.job.success": "\(event.success)",
+            ]
+            if let followUp = event.followUpJobId { metadata["conveyor.job.follow_up"] = "\(followUp)" }
+            eventLogger.info(event.written ? "job finished" : "job result discarded (lease lost)", metadata: metadata)
+        }
+        logger.notice("worker running", metadata: ["conveyor.worker.id": "\(configuration.workerId)", "conveyor.redis": "\(client.configuration.redactedURL)"])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: pool, successTerminationBehavior: .gracefullyShutdownGroup), .init(service: client)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+        await server?.stop()
+    }
+}

@@ -1,0 +1,148 @@
+@testable import Conveyor
+import Foundation
+import Testing
+
+// MARK: - Job types of the scheduler tests
+
+/// The app context of the scheduler tests' job types (never used: nothing runs).
+struct SchedulerTestApp: Sendable {}
+
+/// A job with a structured input.
+struct SendEmailTestJob: Job {
+    typealias App = SchedulerTestApp
+    struct Input: Codable, Sendable, Hashable {
+        var to: String
+        var subject: String
+        var tags: [String] = []
+        var attempts: Int = 0
+    }
+    typealias Output = Nothing
+    static let typeName = "sendEmail"
+
+    func run(_ params: JobParams<SchedulerTestApp, Input>) async throws -> Nothing { Nothing() }
+}
+
+/// A job without input.
+struct SyncInboxTestJob: Job {
+    typealias App = SchedulerTestApp
+    typealias Input = Nothing
+    typealias Output = Nothing
+    static let typeName = "syncInbox"
+
+    func run(_ params: JobParams<SchedulerTestApp, Nothing>) async throws -> Nothing { Nothing() }
+}
+
+/// A job whose input can hold a value JSON cannot encode (`Double.nan`).
+struct MeasureTestJob: Job {
+    typealias App = SchedulerTestApp
+    struct Input: Codable, Sendable, Hashable {
+        var value: Double
+    }
+    typealias Output = Nothing
+    static let typeName = "measure"
+
+    func run(_ params: JobParams<SchedulerTestApp, Input>) async throws -> Nothing { Nothing() }
+}
+
+// MARK: - Harness
+
+/// 2026-11-29T01:02:03.456Z, the default start of a harness clock.
+let schedulerTestStart = 1_795_914_123_456
+
+/// A scheduler on a fresh namespace with a hand-moved clock, plus direct
+/// script calls that play a worker (claim, complete).
+struct SchedulerHarness: Sendable {
+    let client: RedisClient
+    let namespace: String
+    let keys: ConveyorKeys
+    let clock: TestClock
+    let scheduler: JobScheduler
+
+    /// Runs `body` with a harness; the namespace's keys are deleted afterwards.
+    static func run<T>(
+        partitionCount: Int = 1,
+        startMilliseconds: Int = schedulerTestStart,
+        poolSize: Int = 4,
+        configure: (inout JobScheduler.Configuration) -> Void = { _ in },
+        _ body: (SchedulerHarness) async throws -> T
+    ) async throws -> T {
+        try await TestRedis.withClient(poolSize: poolSize) { client, namespace in
+            let keys = try ConveyorKeys(namespace: namespace, partitionCount: partitionCount)
+            let clock = TestClock(milliseconds: startMilliseconds)
+            var configuration = JobScheduler.Configuration(keys: keys, now: { clock.now })
+            configure(&configuration)
+            let harness = SchedulerHarness(
+                client: client, namespace: namespace, keys: keys, clock: clock,
+                scheduler: JobScheduler(client: client, configuration: configuration)
+            )
+            return try await body(harness)
+        }
+    }
+
+    /// Claims due jobs of one partition as `workerId`, at the clock's now (`claimJobs-6`).
+    @discardableResult
+    func claim(
+        partition index: Int = 0, workerId: String = "worker-1", maxCount: Int = 100, leaseMs: Int = 30_000
+    ) async throws -> [WorkerJob] {
+        let p = keys.partition(index)
+        let reply = try await client.eval(RedisScriptCall(
+            LuaScripts.claimJobs, keys: [p.jobPrefix, p.due, p.pending, p.running, p.leases, p.wake],
+            arguments: [clock.nowMilliseconds, workerId, maxCount, leaseMs]
+        ))
+        let items = try #require(reply.array, "claimJobs returned \(reply)")
+        return try items.dropFirst().map { item in try #require(WorkerJob(reply: item), "bad claimed job \(item)") }
+    }
+
+    /// Completes one running job as `workerId`, at the clock's now (`completeJobs-8`).
+    /// - Returns: The script's outcome code (1 completed, 2 lease lost) and follow-up id.
+    @discardableResult
+    func complete(
+        _ id: Int, success: Bool, resultJSON: String = "", workerId: String = "worker-1", cronNextDue: Int? = nil
+    ) async throws -> (outcome: Int, newJobId: Int) {
+        let p = keys.partition(ofJob: id)
+        let reply = try await client.eval(RedisScriptCall(
+            LuaScripts.completeJobs, keys: p.all,
+            arguments: [
+                clock.nowMilliseconds, 3_600_000, keys.partitionCount, p.index, workerId, 1,
+                id, success ? "1" : "0", resultJSON, cronNextDue.map(String.init) ?? "",
+            ]
+        ))
+        let entry = try #require(reply.array?.first?.array, "completeJobs returned \(reply)")
+        return (try #require(entry.first?.int), try #require(entry.last?.int))
+    }
+
+    /// Every key of the namespace.
+    func namespaceKeys() async throws -> [String] {
+        try await TestRedis.keys(client, namespace: namespace)
+    }
+
+    /// The job, which must exist.
+    func requireJob(_ id: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws -> WorkerJob {
+        try #require(try await scheduler.job(id: id), "job \(id) not found", sourceLocation: sourceLocation)
+    }
+}
+
+/// The result the replace rule writes into the job it cancels.
+func replacedResult(by id: Int) -> String { #"{"cancelled":true,"replacedBy":\#(id)}"# }
+
+/// `date` in whole milliseconds since the Unix epoch.
+func epochMilliseconds(_ date: Date) -> Int { Int((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+
+/// A date at `milliseconds` since the Unix epoch.
+func dateAt(milliseconds: Int) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+
+/// Runs `body` and returns the ``ConveyorError`` it throws (or records an issue).
+func conveyorError(
+    sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
+) async -> ConveyorError? {
+    do {
+        try await body()
+        Issue.record("expected a ConveyorError, nothing was thrown", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as ConveyorError {
+        return error
+    } catch {
+        Issue.record("expected a ConveyorError, got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
