@@ -91,7 +91,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConveyorTests",
-            dependencies: ["Conveyor", "ConveyorRedis"]
+            dependencies: ["Conveyor", "ConveyorRedis", "ConveyorCLI"]
         ),
         .testTarget(
             name: "ConveyorJobsGeneratorTests",

@@ -9,8 +9,7 @@ import PackagePlugin
 @main
 struct ConveyorLuaPlugin: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) async throws -> [Command] {
-        let luaDirectory = URL(fileURLWithPath: String(describing: context.package.directory), isDirectory: true)
-            .appending(path: "lua", directoryHint: .isDirectory)
+        let luaDirectory = context.package.directoryURL.appending(path: "lua", directoryHint: .isDirectory)
         let files = try Self.luaFiles(in: luaDirectory)
         let output = context.pluginWorkDirectoryURL.appending(path: "LuaScripts.generated.swift")
         return [
