@@ -165,14 +165,18 @@ public struct JobScheduler: Sendable {
         guard !spec.type.isEmpty, !spec.type.contains(":"), spec.type.utf8.count <= 200 else {
             throw ConveyorError(.invalidArgument, "job type \"\(spec.type)\" must be 1–200 bytes without ':'")
         }
-        guard spec.userId >= 0 else {
-            throw ConveyorError(.invalidArgument, "userId must be 0 (system) or positive, got \(spec.userId)")
+        // Lua numbers are doubles: integers stay exact up to 2^53, and delays
+        // are added to `now` in the scripts, so they get a tighter bound.
+        let maxUserId = 9_007_199_254_740_991
+        let maxDelay = 100 * 365 * 86_400_000
+        guard (0...maxUserId).contains(spec.userId) else {
+            throw ConveyorError(.invalidArgument, "userId must be between 0 (system) and 2^53 − 1, got \(spec.userId)")
         }
-        guard spec.autoRescheduleOnFailureDelay >= 0 else {
-            throw ConveyorError(.invalidArgument, "autoRescheduleOnFailureDelay must not be negative, got \(spec.autoRescheduleOnFailureDelay) ms")
+        guard (0...maxDelay).contains(spec.autoRescheduleOnFailureDelay) else {
+            throw ConveyorError(.invalidArgument, "autoRescheduleOnFailureDelay must be between 0 and 100 years in ms, got \(spec.autoRescheduleOnFailureDelay) ms")
         }
-        guard spec.removeDelay >= 0 else {
-            throw ConveyorError(.invalidArgument, "removeDelay must not be negative, got \(spec.removeDelay) ms")
+        guard (0...maxDelay).contains(spec.removeDelay) else {
+            throw ConveyorError(.invalidArgument, "removeDelay must be between 0 and 100 years in ms, got \(spec.removeDelay) ms")
         }
         if let due = spec.due {
             let seconds = due.timeIntervalSince1970
@@ -214,7 +218,7 @@ public struct JobScheduler: Sendable {
             for start in stride(from: 0, to: members.count, by: batchSize) {
                 let batch = Array(members[start..<min(start + batchSize, members.count)])
                 var arguments: [any RESPArgument] = [
-                    nowMs, Int(configuration.staleAfter.components.seconds * 1000), keys.partitionCount, partitionIndex, batch.count,
+                    nowMs, configuration.staleAfter.wholeMilliseconds, keys.partitionCount, partitionIndex, batch.count,
                 ]
                 arguments.reserveCapacity(5 + batch.count * 11)
                 for index in batch {

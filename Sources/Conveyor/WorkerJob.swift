@@ -201,19 +201,46 @@ extension Date {
         self.init(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 
-    /// `2026-11-29T01:02:03.456Z`.
+    /// `2026-11-29T01:02:03.456Z`. Built from whole milliseconds, because the
+    /// Foundation formatter truncates binary fractions (…919 ms printing as …918).
     public var iso8601Milliseconds: String {
-        formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let ms = milliseconds
+        let seconds = Date(timeIntervalSince1970: Double(ms.floorDivided(by: 1000)))
+        var text = seconds.formatted(Date.ISO8601FormatStyle())
+        text.removeLast()  // "Z"
+        return text + String(format: ".%03dZ", ms.floorModulo(1000))
     }
 
-    /// Parses ISO 8601 with or without fractional seconds.
+    /// Parses ISO 8601 with or without fractional seconds, to the nearest millisecond.
     public init?(iso8601Milliseconds text: String) {
+        let parsed: Date
         if let value = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) {
-            self = value
+            parsed = value
         } else if let value = try? Date.ISO8601FormatStyle().parse(text) {
-            self = value
+            parsed = value
         } else {
             return nil
         }
+        self.init(milliseconds: Int((parsed.timeIntervalSince1970 * 1000).rounded()))
+    }
+}
+
+extension Int {
+    func floorDivided(by divisor: Int) -> Int {
+        let quotient = self / divisor
+        return (self % divisor < 0) ? quotient - 1 : quotient
+    }
+
+    func floorModulo(_ divisor: Int) -> Int {
+        let remainder = self % divisor
+        return remainder < 0 ? remainder + divisor : remainder
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, the unit the scripts take.
+    var wholeMilliseconds: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
     }
 }

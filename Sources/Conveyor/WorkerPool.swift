@@ -70,9 +70,7 @@ public final class WorkerPool<App: Sendable>: Service {
         (self.freeSlots, self.freeSlotsContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    static func ms(_ duration: Duration) -> Int {
-        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-    }
+    static func ms(_ duration: Duration) -> Int { duration.wholeMilliseconds }
 
     private var nowMs: Int { configuration.now().milliseconds }
 

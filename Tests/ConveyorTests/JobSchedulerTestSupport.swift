@@ -44,6 +44,16 @@ struct MeasureTestJob: Job {
     func run(_ params: JobParams<SchedulerTestApp, Input>) async throws -> Nothing { Nothing() }
 }
 
+/// A job whose input is a bare JSON string.
+struct NoteTestJob: Job {
+    typealias App = SchedulerTestApp
+    typealias Input = String
+    typealias Output = Nothing
+    static let typeName = "note"
+
+    func run(_ params: JobParams<SchedulerTestApp, String>) async throws -> Nothing { Nothing() }
+}
+
 // MARK: - Harness
 
 /// 2026-11-29T01:02:03.456Z, the default start of a harness clock.
