@@ -52,6 +52,13 @@ struct RedisBenchmarkCommand: AsyncParsableCommand {
         """)
     var nioExecutor = false
 
+    @Flag(inversion: .prefixedNo, help: """
+        Pin the private redis-server to CPU 0 and this process (client threads and redis-benchmark) \
+        to the other CPUs, with taskset, so both tools get the same cores and never share the \
+        server's. Ignored with --redis or on a single CPU.
+        """)
+    var pin = true
+
     @Flag(help: "Print the results as JSON instead of a table.")
     var json = false
 
@@ -75,10 +82,19 @@ struct RedisBenchmarkCommand: AsyncParsableCommand {
             server = started
             configuration = try RedisConfiguration(url: started.url)
         }
+        let pinned = pin && server != nil && ProcessInfo.processInfo.activeProcessorCount >= 2
+        if pinned, let server {
+            do {
+                try await pinCPUs(server: server)
+            } catch {
+                await server.stop()
+                throw error
+            }
+        }
         let group: MultiThreadedEventLoopGroup? = eventLoopThreads.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
         let result: Result<Report, any Error>
         do {
-            result = .success(try await measure(configuration: configuration, eventLoopGroup: group ?? .singleton))
+            result = .success(try await measure(configuration: configuration, eventLoopGroup: group ?? .singleton, pinned: pinned))
         } catch {
             result = .failure(error)
         }
@@ -88,7 +104,7 @@ struct RedisBenchmarkCommand: AsyncParsableCommand {
         print(json ? report.json() : report.table())
     }
 
-    private func measure(configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup) async throws -> Report {
+    private func measure(configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup, pinned: Bool) async throws -> Report {
         let tool = try RedisBenchmarkTool(configuration: configuration)
         // One hash tag for the benchmark's only key, as every Conveyor key has.
         let key = "conveyor-bench:{bench}:counter"
@@ -205,11 +221,39 @@ struct RedisBenchmarkCommand: AsyncParsableCommand {
             redisVersion: serverVersion,
             server: configuration.redactedURL,
             eventLoopThreads: eventLoopThreads ?? System.coreCount,
+            pinned: pinned ? "redis-server on CPU 0, client and redis-benchmark on CPU \(otherCPUs)" : nil,
             executor: nioExecutor ? "NIO event loops (global-executor take-over)" : "Swift default (cooperative pool)",
             repeats: `repeat`,
             rows: rows,
             poolSweep: sweep.count > rows.count ? sweep : []
         )
+    }
+}
+
+extension RedisBenchmarkCommand {
+    /// Every CPU but 0, in taskset's list syntax.
+    private var otherCPUs: String {
+        let last = ProcessInfo.processInfo.activeProcessorCount - 1
+        return last == 1 ? "1" : "1-\(last)"
+    }
+
+    /// Pins the server to CPU 0 and every thread of this process to the
+    /// other CPUs. Threads created later, and redis-benchmark (a child),
+    /// inherit the mask.
+    private func pinCPUs(server: RedisServerProcess) async throws {
+        guard let taskset = RedisBenchmarkTool.findExecutable("taskset") else {
+            throw BenchmarkError("--pin needs taskset (Debian package util-linux)")
+        }
+        let probe = RedisClient(configuration: try RedisConfiguration(url: server.url))
+        let info = (try? await probe.send("INFO", "server").string) ?? ""
+        await probe.shutdown()
+        guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("process_id:") }),
+            let serverPID = Int(line.dropFirst("process_id:".count))
+        else { throw BenchmarkError("cannot learn redis-server's process id from INFO") }
+        for arguments in [["-p", "-c", "0", String(serverPID)], ["-a", "-p", "-c", otherCPUs, String(getpid())]] {
+            let process = try ChildProcess.spawn(taskset, arguments: arguments)
+            await process.waitForExit(timeout: .seconds(10))
+        }
     }
 }
 

@@ -37,6 +37,8 @@ struct Report: Encodable, Sendable {
     var redisVersion: String
     var server: String
     var eventLoopThreads: Int
+    /// How processes were pinned to CPUs, if they were.
+    var pinned: String?
     var executor: String
     var repeats: Int
     var rows: [Row]
@@ -53,8 +55,9 @@ struct Report: Encodable, Sendable {
         var lines: [String] = [
             "Redis client vs redis-benchmark — redis \(redisVersion), \(cores) cores, "
                 + "\(eventLoopThreads) event loop threads, executor: \(executor), median of \(repeats) run\(repeats == 1 ? "" : "s")",
-            "",
         ]
+        if let pinned { lines.append("pinned: \(pinned)") }
+        lines.append("")
         lines += render(
             header: ["benchmark", "concurrency", "pipeline", "pool", "Conveyor ops/s", "redis-benchmark ops/s", "ratio",
                      "Conveyor p50 µs", "redis-benchmark p50 µs"],
