@@ -100,6 +100,15 @@ public struct JobScheduler: Sendable {
         return try await schedule(specs)
     }
 
+    /// Schedules many jobs by type name (the untyped bulk path); see ``scheduleJobs(_:)-(WorkerJobConfig)``.
+    @discardableResult
+    public func scheduleJobs(_ configs: [UntypedJobConfig]) async throws(ConveyorError) -> [WorkerJob] {
+        var specs: [JobSpec] = []
+        specs.reserveCapacity(configs.count)
+        for config in configs { specs.append(try spec(config, cron: nil)) }
+        return try await schedule(specs)
+    }
+
     /// Schedules a job by type name with JSON data (the untyped path).
     /// - Throws: ``ConveyorError`` with code `unknownJobType` for a name not in
     ///   ``Configuration/knownJobTypes``, `invalidData` for text that is not JSON.

@@ -9,18 +9,18 @@ import Synchronization
 ///
 /// ```swift
 /// // Sources/myapp/main.swift
-/// await ConveyorCLI.main(CLIApp(name: "myapp", registry: WorkerJobType.registry()) { MyApp() })
+/// await ConveyorCLI.main(CLIApp(name: "myapp", registry: WorkerJobType.registry()) { redis in MyApp(redis: redis) })
 /// ```
 public struct CLIApp<App: Sendable>: Sendable {
     /// The executable's name, for help text.
     public var name: String
     /// The app's job types.
     public var registry: JobRegistry<App>
-    /// Builds the app context once per worker process.
-    public var makeContext: @Sendable () async throws -> App
+    /// Builds the app context once per worker process, given the worker's Redis client.
+    public var makeContext: @Sendable (RedisClient) async throws -> App
 
     /// Creates the description of an app.
-    public init(name: String, registry: JobRegistry<App>, makeContext: @escaping @Sendable () async throws -> App) {
+    public init(name: String, registry: JobRegistry<App>, makeContext: @escaping @Sendable (RedisClient) async throws -> App) {
         self.name = name
         self.registry = registry
         self.makeContext = makeContext

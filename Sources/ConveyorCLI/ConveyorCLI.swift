@@ -9,7 +9,7 @@ public enum ConveyorCLI {
         CLIEnvironment.install(
             CLIEnvironment(name: app.name, jobTypeNames: app.registry.typeNames) { client, configuration, logger, onEvent in
                 WorkerPool(
-                    client: client, registry: app.registry, app: try await app.makeContext(),
+                    client: client, registry: app.registry, app: try await app.makeContext(client),
                     configuration: configuration, logger: logger, onEvent: onEvent
                 )
             }

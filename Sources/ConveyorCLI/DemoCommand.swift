@@ -72,7 +72,8 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: pool), .init(service: client)],
+                // Shut down in reverse order: the pool before the client it writes with.
+                services: [.init(service: client), .init(service: pool)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

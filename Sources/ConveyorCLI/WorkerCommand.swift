@@ -34,6 +34,8 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.shutdownGracePeriod = .milliseconds(Int(gracePeriod * 1000))
         configuration.leaseDuration = .milliseconds(Int(lease * 1000))
         configuration.leaseRenewInterval = .milliseconds(Int(lease * 1000 / 3))
+        // Look for dead workers' jobs at least as often as leases are renewed.
+        configuration.recoveryInterval = min(configuration.recoveryInterval, configuration.leaseRenewInterval)
         let eventLogger = logger
         let pool = try await CLIEnvironment.installed.makePool(client, configuration, logger) { event in
             var metadata: Logger.Metadata = [
@@ -46,7 +48,9 @@ struct WorkerCommand: AsyncParsableCommand {
         logger.notice("worker running", metadata: ["conveyor.worker.id": "\(configuration.workerId)", "conveyor.redis": "\(client.configuration.redactedURL)"])
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: pool, successTerminationBehavior: .gracefullyShutdownGroup), .init(service: client)],
+                // Shut down in reverse order: the pool finishes its jobs
+                // (writing their results) before the client closes.
+                services: [.init(service: client), .init(service: pool, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -3,5 +3,6 @@ import Conveyor
 /// The example app's context, handed to every job. A real app keeps its
 /// database pool, HTTP client, configuration, ... here.
 struct DemoApp: Sendable {
-    var name = "conveyor-demo"
+    /// The worker's Redis client, which jobs may use too (see `Count`).
+    var redis: RedisClient
 }

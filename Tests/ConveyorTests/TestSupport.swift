@@ -13,6 +13,11 @@ enum TestRedis {
         return try await RedisServerProcess.start().url
     }
 
+    /// The shared server's URL, for child processes.
+    static func url() async throws -> String {
+        try await shared.value
+    }
+
     /// A client configuration for the shared server.
     static func configuration(poolSize: Int = 4) async throws -> RedisConfiguration {
         var configuration = try RedisConfiguration(url: try await shared.value)
