@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -91,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConveyorTests",
-            dependencies: ["Conveyor", "ConveyorRedis", "ConveyorCLI"]
+            dependencies: ["Conveyor", "ConveyorRedis", "ConveyorCLI", .product(name: "Yams", package: "Yams")]
         ),
         .testTarget(
             name: "ConveyorJobsGeneratorTests",
