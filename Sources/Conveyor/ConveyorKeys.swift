@@ -39,6 +39,8 @@ public struct ConveyorKeys: Sendable, Hashable {
         public var leases: String { prefix + "leases" }
         public var finished: String { prefix + "finished" }
         public var wake: String { prefix + "wake" }
+        /// `SET NX PX` lock so that one worker at a time runs a recovery pass.
+        public var recoveryLock: String { prefix + "recovery-lock" }
 
         /// The hash of one job.
         public func job(_ id: Int) -> String { jobPrefix + String(id) }

@@ -66,9 +66,19 @@ struct JobStore: Sendable {
 
     /// Fails jobs of one partition whose lease expired (their worker died),
     /// scheduling retries and next cron runs. Returns how many were recovered.
-    func recoverExpired(partition: ConveyorKeys.Partition, now: Int, limit: Int = 100) async throws(ConveyorError) -> Int {
+    ///
+    /// With `lockOwner`, the pass runs only if this caller wins a short lock,
+    /// so many workers do not all scan at once; correctness does not depend on
+    /// it, since `recoverJobs` re-checks every candidate.
+    func recoverExpired(
+        partition: ConveyorKeys.Partition, now: Int, limit: Int = 100, lockOwner: String? = nil, lockMs: Int = 1_000
+    ) async throws(ConveyorError) -> Int {
         let candidates: [Int]
         do {
+            if let lockOwner {
+                let acquired = try await client.send("SET", partition.recoveryLock, lockOwner, "NX", "PX", lockMs)
+                guard acquired == .simpleString("OK") else { return 0 }
+            }
             candidates = try await client.send("ZRANGEBYSCORE", partition.leases, "-inf", now, "LIMIT", 0, limit).array?.compactMap(\.int) ?? []
         } catch {
             throw ConveyorError(error)

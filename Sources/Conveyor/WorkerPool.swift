@@ -270,7 +270,10 @@ public final class WorkerPool<App: Sendable>: Service {
             if now >= nextRecovery {
                 for partition in configuration.keys.partitions {
                     do {
-                        let recovered = try await store.recoverExpired(partition: partition, now: nowMs)
+                        let recovered = try await store.recoverExpired(
+                            partition: partition, now: nowMs, lockOwner: configuration.workerId,
+                            lockMs: max(100, Self.ms(configuration.recoveryInterval) / 2)
+                        )
                         if recovered > 0 {
                             logger.info("recovered jobs of lost workers", metadata: ["conveyor.recovered": "\(recovered)"])
                         }

@@ -1,0 +1,113 @@
+/// The archiver's script calls: claim, delete, release; and the binding of an
+/// archiver identity to its history directory. Arguments follow the script
+/// headers in `lua/`.
+struct ArchiveStore: Sendable {
+    let client: RedisClient
+    let keys: ConveyorKeys
+
+    /// What `claimArchiveBatch` returned.
+    struct Claim: Sendable {
+        /// The batch was already held by this archiver (a resume): reconcile first.
+        var resumed: Bool
+        /// Every claimed id, including those whose hash is gone.
+        var ids: [Int]
+        /// The claimed jobs that still exist, in claim order.
+        var jobs: [WorkerJob]
+        /// removeAt (ms) of the earliest finished job nobody has claimed.
+        var nextRemoveAt: Int?
+    }
+
+    /// Claims up to `maxCount` due finished jobs of one partition for
+    /// `archiverId`, or returns the batch it already holds; `maxCount` 0 only
+    /// returns a held batch.
+    func claim(partition: ConveyorKeys.Partition, now: Int, archiverId: String, maxCount: Int)
+        async throws(ConveyorError) -> Claim
+    {
+        let reply = try await eval(
+            LuaScripts.claimArchiveBatch, keys: [partition.jobPrefix, partition.finished, partition.archiving],
+            arguments: [now, archiverId, maxCount]
+        )
+        guard let items = reply.array, items.count >= 2, let resumed = items[0].int, let next = items[1].int else {
+            throw ConveyorError(.redis, "claimArchiveBatch returned \(reply)")
+        }
+        var ids: [Int] = []
+        var jobs: [WorkerJob] = []
+        for entry in items.dropFirst(2) {
+            guard let id = entry.array?.first?.int else {
+                throw ConveyorError(.redis, "claimArchiveBatch returned the entry \(entry)")
+            }
+            ids.append(id)
+            if let job = WorkerJob(reply: entry) { jobs.append(job) }
+        }
+        return Claim(resumed: resumed == 1, ids: ids, jobs: jobs, nextRemoveAt: next < 0 ? nil : next)
+    }
+
+    /// Deletes jobs `archiverId` claimed and has made durable; returns the ids deleted.
+    @discardableResult
+    func delete(ids: [Int], partition: ConveyorKeys.Partition, archiverId: String) async throws(ConveyorError) -> [Int] {
+        guard !ids.isEmpty else { return [] }
+        let reply = try await eval(
+            LuaScripts.deleteArchivedJobs, keys: [partition.jobPrefix, partition.finished, partition.archiving],
+            arguments: [archiverId] + ids.map { $0 as any RESPArgument }
+        )
+        return reply.array?.compactMap(\.int) ?? []
+    }
+
+    /// Releases every claim of `archiverId` in every partition; returns how many.
+    func release(archiverId: String) async throws(ConveyorError) -> Int {
+        var released = 0
+        for partition in keys.partitions {
+            let reply = try await eval(LuaScripts.releaseArchiveClaims, keys: [partition.archiving], arguments: [archiverId])
+            released += reply.int ?? 0
+        }
+        return released
+    }
+
+    /// The number of claims each archiver identity holds, over all partitions.
+    func claimsByArchiver() async throws(ConveyorError) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        do {
+            for partition in keys.partitions {
+                let reply = try await client.send("HGETALL", partition.archiving)
+                let items = reply.array ?? []
+                var index = 1
+                while index < items.count {
+                    if let owner = items[index].string { counts[owner, default: 0] += 1 }
+                    index += 2
+                }
+            }
+        } catch {
+            throw ConveyorError(error)
+        }
+        return counts
+    }
+
+    /// Binds `archiverId` to the directory whose token is `token`, or checks
+    /// the existing binding. Returns the token it is bound to.
+    func bind(archiverId: String, token: String) async throws(ConveyorError) -> String {
+        do {
+            _ = try await client.send("HSETNX", keys.archivers, archiverId, token)
+            let bound = try await client.send("HGET", keys.archivers, archiverId).string
+            return bound ?? token
+        } catch {
+            throw ConveyorError(error)
+        }
+    }
+
+    /// Removes the binding of `archiverId`.
+    func unbind(archiverId: String) async throws(ConveyorError) {
+        do {
+            _ = try await client.send("HDEL", keys.archivers, archiverId)
+        } catch {
+            throw ConveyorError(error)
+        }
+    }
+
+    private func eval(_ script: RedisScript, keys: [String], arguments: [any RESPArgument]) async throws(ConveyorError) -> RESPValue {
+        do {
+            return try await client.eval(RedisScriptCall(script, keys: keys, arguments: arguments))
+        } catch {
+            throw ConveyorError(error)
+        }
+    }
+}
