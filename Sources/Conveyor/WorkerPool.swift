@@ -43,6 +43,7 @@ public final class WorkerPool<App: Sendable>: Service {
         var cancel: @Sendable () -> Void
     }
     private let running = Mutex<[Int: Running]>([:])
+    private let completions = Mutex(CompletionQueue())
     /// Set once graceful shutdown begins: no more claims.
     private let stopping = Mutex(false)
     /// The connection the dispatcher is blocked on, closed to wake it at shutdown.
@@ -215,27 +216,83 @@ public final class WorkerPool<App: Sendable>: Service {
         await complete(job, withCron)
     }
 
-    /// Writes a completion, retrying transient Redis failures: a result must
-    /// not be dropped because Redis blinked. If the lease expires meanwhile the
-    /// script refuses it and recovery's verdict stands.
+    /// Writes a completion. Completions are group-committed per partition:
+    /// while one `completeJobs` call is in flight, completions that arrive are
+    /// queued and the next call writes them all, so a busy pool pays one round
+    /// trip for many jobs and an idle one waits for nobody.
     private func complete(_ job: WorkerJob, _ completion: JobStore.Completion) async {
-        var delay = Duration.milliseconds(50)
-        for attempt in 1...20 {
-            do {
-                let partition = configuration.keys.partition(ofJob: job.id)
-                let results = try await store.complete([completion], partition: partition, now: nowMs, workerId: configuration.workerId)
-                let written = results.first?.written ?? false
-                if !written {
-                    logger.warning("job completion refused: lease lost", metadata: ["conveyor.job.id": "\(job.id)"])
+        let partition = job.id % configuration.keys.partitionCount
+        let role: CompletionRole = await withCheckedContinuation { continuation in
+            let flushNow = completions.withLock { state in
+                if state.flushing.contains(partition) {
+                    state.waiting[partition, default: []].append(QueuedCompletion(job: job, completion: completion, continuation: continuation))
+                    return false
                 }
-                onEvent?(Event(job: job, success: completion.success, resultJSON: completion.resultJSON, followUpJobId: results.first?.followUp, written: written))
-                return
-            } catch {
-                logger.warning("job completion failed; retrying", metadata: ["conveyor.job.id": "\(job.id)", "conveyor.attempt": "\(attempt)", "conveyor.error": "\(error)"])
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(2))
+                state.flushing.insert(partition)
+                return true
+            }
+            if flushNow { continuation.resume(returning: .flush) }
+        }
+        switch role {
+        case .written(let written, let followUp):
+            report(job, completion, written: written, followUp: followUp)
+        case .flush:
+            var batch = [QueuedCompletion(job: job, completion: completion, continuation: nil)]
+            while true {
+                let haveOwn = !batch.isEmpty
+                let queued = completions.withLock { state in
+                    let queued = state.waiting.removeValue(forKey: partition) ?? []
+                    // Stop flushing in the same critical section that finds the
+                    // queue empty, so no completion can be left behind.
+                    if queued.isEmpty && !haveOwn { state.flushing.remove(partition) }
+                    return queued
+                }
+                batch += queued
+                if batch.isEmpty { return }
+                let results = await write(batch, partition: configuration.keys.partition(partition))
+                for (entry, result) in zip(batch, results) {
+                    if let continuation = entry.continuation {
+                        continuation.resume(returning: .written(result.written, result.followUp))
+                    } else {
+                        report(entry.job, entry.completion, written: result.written, followUp: result.followUp)
+                    }
+                }
+                batch = []
             }
         }
+    }
+
+    /// One `completeJobs` call per at most 200 jobs, retrying transient Redis
+    /// failures: a result must not be dropped because Redis blinked. If a lease
+    /// expires meanwhile the script refuses that job and recovery's verdict stands.
+    private func write(_ batch: [QueuedCompletion], partition: ConveyorKeys.Partition) async -> [(written: Bool, followUp: Int?)] {
+        var results: [(written: Bool, followUp: Int?)] = []
+        for start in stride(from: 0, to: batch.count, by: 200) {
+            let chunk = batch[start..<min(start + 200, batch.count)].map(\.completion)
+            var delay = Duration.milliseconds(50)
+            var written: [(written: Bool, followUp: Int?)]?
+            for attempt in 1...20 where written == nil {
+                do {
+                    written = try await store.complete(chunk, partition: partition, now: nowMs, workerId: configuration.workerId)
+                } catch {
+                    logger.warning("job completion failed; retrying", metadata: ["conveyor.jobs": "\(chunk.count)", "conveyor.attempt": "\(attempt)", "conveyor.error": "\(error)"])
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(2))
+                }
+            }
+            if written == nil {
+                logger.error("job completions could not be written; recovery will fail these jobs as worker lost", metadata: ["conveyor.job.ids": "\(chunk.map(\.id))"])
+            }
+            results += written ?? Array(repeating: (false, nil), count: chunk.count)
+        }
+        return results
+    }
+
+    private func report(_ job: WorkerJob, _ completion: JobStore.Completion, written: Bool, followUp: Int?) {
+        if !written {
+            logger.warning("job completion refused: lease lost", metadata: ["conveyor.job.id": "\(job.id)"])
+        }
+        onEvent?(Event(job: job, success: completion.success, resultJSON: completion.resultJSON, followUpJobId: followUp, written: written))
     }
 
     static func errorJSON(_ message: String, type: String?) -> String {
@@ -395,4 +452,24 @@ public struct WorkerPoolEvent: Sendable {
     public var followUpJobId: Int?
     /// Whether the result was written (`false`: the lease had been lost).
     public var written: Bool
+}
+
+/// Completions waiting for the in-flight `completeJobs` call of their partition.
+struct CompletionQueue {
+    var waiting: [Int: [QueuedCompletion]] = [:]
+    var flushing: Set<Int> = []
+}
+
+struct QueuedCompletion {
+    var job: WorkerJob
+    var completion: JobStore.Completion
+    /// `nil` for the flusher's own completion.
+    var continuation: CheckedContinuation<CompletionRole, Never>?
+}
+
+enum CompletionRole: Sendable {
+    /// This task writes the queue.
+    case flush
+    /// Another task wrote this completion.
+    case written(Bool, Int?)
 }
