@@ -5,7 +5,8 @@ import Synchronization
 /// The SHA-1 is learned from the server's `SCRIPT LOAD` reply on first use and
 /// cached, so the client needs no hashing code and never sends the source
 /// more than once per server — except after `NOSCRIPT` (a `SCRIPT FLUSH`, a
-/// restart or a failover), when it loads the script again and retries once.
+/// restart or a failover), when it loads the script again and retries once,
+/// and if that misses too (flushed again meanwhile) sends the source with `EVAL`.
 public final class RedisScript: Sendable {
     /// A short name for errors and logs, e.g. `scheduleJobs`.
     public let name: String
@@ -41,6 +42,13 @@ public struct RedisScriptCall: Sendable {
         self.script = script
         self.keys = keys
         self.arguments = arguments
+    }
+
+    func sourceCommand() -> RedisCommand {
+        var all: [any RESPArgument] = [script.source, keys.count]
+        for key in keys { all.append(key) }
+        all.append(contentsOf: arguments)
+        return RedisCommand("EVAL", arguments: all)
     }
 
     func command(sha: String) -> RedisCommand {
@@ -84,11 +92,19 @@ extension RedisClient {
             try await load(calls[index].script)
         }
         let retried = try await pipeline(missing.map { calls[$0].command(sha: calls[$0].script.sha!) }, timeout: timeout)
+        var stillMissing: [Int] = []
         for (index, reply) in zip(missing, retried) {
             if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-                throw RedisError(.scriptNotFound, message: "script \(calls[index].script.name) is still missing after SCRIPT LOAD")
+                stillMissing.append(index)
+            } else {
+                replies[index] = reply
             }
-            replies[index] = reply
+        }
+        // Flushed again between LOAD and EVALSHA (another client's SCRIPT FLUSH,
+        // a failover): send the source itself, which cannot miss.
+        if !stillMissing.isEmpty {
+            let evaluated = try await pipeline(stillMissing.map { calls[$0].sourceCommand() }, timeout: timeout)
+            for (index, reply) in zip(stillMissing, evaluated) { replies[index] = reply }
         }
         return replies
     }
