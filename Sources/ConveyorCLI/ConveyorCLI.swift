@@ -30,6 +30,7 @@ struct ConveyorCommand: AsyncParsableCommand {
         abstract: "Redis-backed background jobs: schedule, inspect and run them.",
         subcommands: [
             WorkerCommand.self, ScheduleCommand.self, CronCommand.self, JobsCommand.self, PingCommand.self, DemoCommand.self,
+            ArchiverCommand.self, HistoryCommand.self,
         ]
     )
 }

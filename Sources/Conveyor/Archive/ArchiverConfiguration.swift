@@ -1,0 +1,94 @@
+import Foundation
+
+/// Settings of an ``Archiver``.
+public struct ArchiverConfiguration: Sendable {
+    /// The history directory (created if missing). Several archivers may share
+    /// it; each writes only its own files.
+    public var historyDirectory: String
+    /// Key layout; all processes must agree.
+    public var keys: ConveyorKeys
+    /// The archiver's identity; `nil` (the default) takes an identity of the
+    /// directory that no running archiver holds, or creates one. Letters,
+    /// digits, `.`, `_` and `-`, at most 64.
+    public var archiverId: String?
+    /// Longest time between two passes (default 1 s). The archiver wakes
+    /// earlier when the earliest finished job's removeAt comes first.
+    public var passInterval: Duration
+    /// Jobs claimed, written and deleted per batch (1...1000, default 500).
+    public var batchSize: Int
+    /// A file is rotated before it would grow past this many bytes (default 128 MiB);
+    /// files are also rotated at each UTC midnight.
+    public var maxFileSize: Int
+    /// First wait after a failure (unwritable directory, full disk, Redis down).
+    public var retryInitialDelay: Duration
+    /// Longest wait between retries; the wait doubles up to it.
+    public var retryMaxDelay: Duration
+    /// The clock.
+    public var now: @Sendable () -> Date
+
+    /// Creates a configuration with defaults.
+    public init(
+        historyDirectory: String,
+        keys: ConveyorKeys = try! ConveyorKeys(),
+        archiverId: String? = nil,
+        passInterval: Duration = .seconds(1),
+        batchSize: Int = 500,
+        maxFileSize: Int = 128 << 20,
+        retryInitialDelay: Duration = .milliseconds(500),
+        retryMaxDelay: Duration = .seconds(30),
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.historyDirectory = historyDirectory
+        self.keys = keys
+        self.archiverId = archiverId
+        self.passInterval = passInterval
+        self.batchSize = batchSize
+        self.maxFileSize = maxFileSize
+        self.retryInitialDelay = retryInitialDelay
+        self.retryMaxDelay = retryMaxDelay
+        self.now = now
+    }
+
+    /// Checks the settings.
+    /// - Throws: ``ArchiveError`` with code `invalidArgument`.
+    public func validate() throws(ArchiveError) {
+        guard !historyDirectory.isEmpty else { throw ArchiveError(.invalidArgument, "the history directory must not be empty") }
+        if let archiverId, !Self.isValidArchiverId(archiverId) {
+            throw ArchiveError(.invalidArgument, "archiver id \"\(archiverId)\" must be 1–64 letters, digits, '.', '_' or '-'")
+        }
+        guard (1...1000).contains(batchSize) else {
+            throw ArchiveError(.invalidArgument, "batchSize must be between 1 and 1000, got \(batchSize)")
+        }
+        guard maxFileSize >= 1 else { throw ArchiveError(.invalidArgument, "maxFileSize must be positive, got \(maxFileSize)") }
+        guard passInterval > .zero, retryInitialDelay > .zero, retryMaxDelay >= retryInitialDelay else {
+            throw ArchiveError(.invalidArgument, "passInterval and the retry delays must be positive (retryMaxDelay ≥ retryInitialDelay)")
+        }
+    }
+
+    static func isValidArchiverId(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 64
+            && id.utf8.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+                    || byte == UInt8(ascii: "-")
+            }
+            && id != "." && id != ".."
+    }
+}
+
+/// What an ``Archiver`` did, for observers (logs, tests, the CLI).
+public enum ArchiverEvent: Sendable, Hashable {
+    /// The archiver took its identity and repaired its newest file
+    /// (`repairedBytes` of a torn last line removed).
+    case started(archiverId: String, directory: String, repairedBytes: Int)
+    /// Jobs were written, synced and then deleted from Redis.
+    case archived(archiverId: String, partition: Int, jobIds: [Int], file: String)
+    /// A claimed batch was found again (after a crash or a failed write) and
+    /// reconciled with the tail of the log: `alreadyInLog` jobs were only
+    /// deleted, `written` were written first.
+    case resumed(archiverId: String, partition: Int, alreadyInLog: Int, written: Int)
+    /// A pass failed; nothing more is claimed until a retry succeeds.
+    case failed(message: String, diskFull: Bool)
+    /// A pass succeeded after failures.
+    case recovered
+}

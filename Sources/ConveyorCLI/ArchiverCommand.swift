@@ -1,0 +1,126 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+import Logging
+import ServiceLifecycle
+
+struct ArchiverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "archiver",
+        abstract: "Move finished jobs whose removeAt has passed from Redis into the history log, exactly once.",
+        discussion: """
+            Appends each job as one JSON line to a file in the history directory, fsyncs, and only then \
+            deletes it from Redis. Several archivers may run at once, on one directory or several. \
+            Stops gracefully on SIGTERM/SIGINT (the batch in progress is finished); after SIGKILL the \
+            next archiver started on the same directory finishes the claimed batch exactly once.
+            """
+    )
+
+    @Option(name: .customLong("history-dir"), help: ArgumentHelp("History directory (default: $CONVEYOR_HISTORY_DIR).", valueName: "dir"))
+    var historyDir: String?
+    @Option(name: .long, help: ArgumentHelp("Longest time between passes, in seconds.", valueName: "s"))
+    var interval: Double = 1
+    @Option(name: .customLong("batch-size"), help: "Jobs per batch (1–1000).")
+    var batchSize: Int = 500
+    @Option(name: .customLong("max-file-size"), help: ArgumentHelp("Rotate files before this size: bytes, or with K, M or G (KiB, MiB, GiB).", valueName: "size"))
+    var maxFileSize: String = "128M"
+    @Option(name: .customLong("archiver-id"), help: "This archiver's identity (default: a free identity of the directory, or a new one).")
+    var archiverId: String?
+    @Option(name: .customLong("release"), help: ArgumentHelp("Release the claims of an archiver whose history directory is lost for good, then exit.", valueName: "archiver-id"))
+    var release: String?
+    @Flag(name: .customLong("claims"), help: "Print how many jobs each archiver holds claimed, then exit.")
+    var claims = false
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+    @OptionGroup var redis: RedisOptions
+
+    func validate() throws {
+        guard interval > 0 else { throw ValidationError("--interval must be positive, got \(interval)") }
+        guard (1...1000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 1000, got \(batchSize)") }
+        _ = try Self.parseSize(maxFileSize)
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not a log level") }
+        if release == nil && !claims { _ = try directory() }
+    }
+
+    func directory() throws -> String {
+        if let historyDir, !historyDir.isEmpty { return historyDir }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["CONVEYOR_HISTORY_DIR"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        throw ValidationError("pass --history-dir DIR (or set CONVEYOR_HISTORY_DIR)")
+    }
+
+    /// `1048576`, `512K`, `128M`, `1G` → bytes.
+    static func parseSize(_ text: String) throws -> Int {
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        var digits = Substring(text.uppercased())
+        var multiplier = 1
+        if let last = digits.last, let unit = units[last] {
+            multiplier = unit
+            digits = digits.dropLast()
+        }
+        guard let value = Int(digits), value > 0, value <= Int.max / multiplier else {
+            throw ValidationError("--max-file-size \"\(text)\": expected a positive size such as 134217728, 512K, 128M or 1G")
+        }
+        return value * multiplier
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "conveyor.archiver")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let keys = try redis.keys()
+        if let release {
+            let client = try await redis.client()
+            let released = try await Archiver.releaseIdentity(release, client: client, keys: keys)
+            await client.shutdown()
+            print("released \(released) claimed job(s) of archiver \(release); other archivers will take them")
+            return
+        }
+        if claims {
+            let client = try await redis.client()
+            let counts = try await Archiver.claims(client: client, keys: keys)
+            await client.shutdown()
+            if counts.isEmpty { print("no claims") }
+            for (archiverId, count) in counts.sorted(by: { $0.key < $1.key }) { print("\(archiverId): \(count)") }
+            return
+        }
+        let client = try await redis.client()
+        var configuration = ArchiverConfiguration(historyDirectory: try directory(), keys: keys, archiverId: archiverId)
+        configuration.passInterval = .milliseconds(Int(interval * 1000))
+        configuration.batchSize = batchSize
+        configuration.maxFileSize = try Self.parseSize(maxFileSize)
+        let eventLogger = logger
+        let archiver = Archiver(client: client, configuration: configuration, logger: logger) { event in
+            switch event {
+            case .started(let archiverId, let directory, let repairedBytes):
+                eventLogger.notice(
+                    "archiver running",
+                    metadata: [
+                        "conveyor.archiver.id": "\(archiverId)", "conveyor.archiver.directory": "\(directory)",
+                        "conveyor.archiver.repaired_bytes": "\(repairedBytes)", "conveyor.redis": "\(client.configuration.redactedURL)",
+                    ]
+                )
+            case .archived(_, let partition, let ids, let file):
+                eventLogger.info("archived jobs", metadata: ["conveyor.partition": "\(partition)", "conveyor.archiver.count": "\(ids.count)", "conveyor.archiver.file": "\(file)"])
+            case .resumed(let archiverId, let partition, let alreadyInLog, let written):
+                eventLogger.notice(
+                    "resumed a claimed batch",
+                    metadata: [
+                        "conveyor.archiver.id": "\(archiverId)", "conveyor.partition": "\(partition)",
+                        "conveyor.archiver.already_in_log": "\(alreadyInLog)", "conveyor.archiver.written": "\(written)",
+                    ]
+                )
+            case .failed, .recovered:
+                break  // the archiver logs these itself
+            }
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: archiver, successTerminationBehavior: .gracefullyShutdownGroup), .init(service: client)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}

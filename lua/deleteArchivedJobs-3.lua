@@ -1,0 +1,46 @@
+--[[
+  Deletes jobs an archiver has written to its history log and made durable: the job
+  hash, the `finished` entry and the claim. Only jobs claimed by this archiver are
+  touched, so an archiver can never delete a job another one holds.
+
+    Input:
+      KEYS[1] jobPrefix         prefix of job hashes, e.g. "conveyor:{p0}:job:" (not a key)
+      KEYS[2] finished  ZSET    id -> removeAt ms
+      KEYS[3] archiving HASH    id -> archiverId of the claim
+
+      ARGV[1] archiverId        the archiver that claimed the jobs
+      ARGV[2...] id             job ids (zero or more)
+
+    Output:
+      {deletedId, ...}  integer ids whose claim belonged to archiverId; their hash, their
+                        `finished` entry and their claim are gone. Other ids are skipped.
+      error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
+]]
+local rcall = redis.call
+
+local jobPrefix = KEYS[1]
+local finishedKey = KEYS[2]
+local archivingKey = KEYS[3]
+
+--- @include "checkInt"
+--- @include "toIntString"
+
+local archiverId = ARGV[1]
+if archiverId == nil or archiverId == "" then
+  error({err = "ERR conveyor: archiverId must not be empty"})
+end
+local ids = {}
+for i = 2, #ARGV do
+  ids[#ids + 1] = toIntString(checkInt(ARGV[i], "id"))
+end
+
+local deleted = {}
+for _, id in ipairs(ids) do
+  if rcall("HGET", archivingKey, id) == archiverId then
+    rcall("DEL", jobPrefix .. id)
+    rcall("ZREM", finishedKey, id)
+    rcall("HDEL", archivingKey, id)
+    deleted[#deleted + 1] = tonumber(id)
+  end
+end
+return deleted
