@@ -9,6 +9,7 @@ RUN swift build -c release --product conveyor --static-swift-stdlib \
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends libhiredis0.14 ca-certificates tzdata && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/bin/conveyor /usr/local/bin/conveyor
+RUN mkdir -p /var/lib/conveyor/history && chown nobody /var/lib/conveyor/history
 USER nobody
 ENTRYPOINT ["conveyor"]
 CMD ["worker"]

@@ -41,6 +41,8 @@ public struct ConveyorKeys: Sendable, Hashable {
         public var wake: String { prefix + "wake" }
         /// `SET NX PX` lock so that one worker at a time runs a recovery pass.
         public var recoveryLock: String { prefix + "recovery-lock" }
+        /// HASH job id → identity of the archiver that claimed it.
+        public var archiving: String { prefix + "archiving" }
 
         /// The hash of one job.
         public func job(_ id: Int) -> String { jobPrefix + String(id) }
@@ -49,6 +51,11 @@ public struct ConveyorKeys: Sendable, Hashable {
         /// running, leases, finished, wake.
         var all: [String] { [seq, jobPrefix, due, pending, running, leases, finished, wake] }
     }
+
+    /// `<namespace>:archivers`: HASH archiver identity → the token of the history
+    /// directory it belongs to. One identity never writes to two directories.
+    /// Used by plain commands only, never inside a script with partition keys.
+    public var archivers: String { "\(namespace):archivers" }
 
     /// The keys of partition `index`.
     public func partition(_ index: Int) -> Partition {

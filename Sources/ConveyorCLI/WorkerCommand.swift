@@ -17,6 +17,10 @@ struct WorkerCommand: AsyncParsableCommand {
     var lease: Double = 30
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
+    @Flag(name: .long, help: "Also run an archiver in this process (see `archiver`).")
+    var archiver = false
+    @Option(name: .customLong("history-dir"), help: ArgumentHelp("History directory for --archiver (default: $CONVEYOR_HISTORY_DIR).", valueName: "dir"))
+    var historyDir: String?
     @OptionGroup var redis: RedisOptions
 
     func validate() throws {
@@ -24,6 +28,15 @@ struct WorkerCommand: AsyncParsableCommand {
         guard gracePeriod >= 0 else { throw ValidationError("--grace-period must not be negative") }
         guard lease >= 1 else { throw ValidationError("--lease must be at least 1 second") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not a log level") }
+        if archiver { _ = try historyDirectory() }
+    }
+
+    func historyDirectory() throws -> String {
+        if let historyDir, !historyDir.isEmpty { return historyDir }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["CONVEYOR_HISTORY_DIR"], !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        throw ValidationError("--archiver needs --history-dir DIR (or CONVEYOR_HISTORY_DIR)")
     }
 
     func run() async throws {
@@ -37,7 +50,12 @@ struct WorkerCommand: AsyncParsableCommand {
         // Look for dead workers' jobs at least as often as leases are renewed.
         configuration.recoveryInterval = min(configuration.recoveryInterval, configuration.leaseRenewInterval)
         let eventLogger = logger
+        let archiverService = try archiver
+            ? Archiver(client: client, configuration: ArchiverConfiguration(historyDirectory: historyDirectory(), keys: try redis.keys()), logger: logger)
+            : nil
         let pool = try await CLIEnvironment.installed.makePool(client, configuration, logger) { event in
+            // A job archived on the next pass need not wait for the pass timer.
+            if event.written && event.job.removeDelay == 0 { archiverService?.wakeUp() }
             var metadata: Logger.Metadata = [
                 "conveyor.job.id": "\(event.job.id)", "conveyor.job.type": "\(event.job.type)",
                 "conveyor.user.id": "\(event.job.userId)", "conveyor.job.success": "\(event.success)",
@@ -50,7 +68,8 @@ struct WorkerCommand: AsyncParsableCommand {
             configuration: .init(
                 // Shut down in reverse order: the pool finishes its jobs
                 // (writing their results) before the client closes.
-                services: [.init(service: client), .init(service: pool, successTerminationBehavior: .gracefullyShutdownGroup)],
+                services: [.init(service: client)] + (archiverService.map { [.init(service: $0)] } ?? [])
+                    + [.init(service: pool, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

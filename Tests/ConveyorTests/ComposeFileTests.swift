@@ -31,7 +31,7 @@ struct ComposeFileTests {
     func conveyorServices() throws {
         let services = try #require(try Self.compose()["services"] as? [String: Any])
         let built = services.filter { ($0.value as? [String: Any])?["build"] != nil }
-        #expect(built.keys.contains("worker"))
+        #expect(built.keys.contains("worker") && built.keys.contains("archiver"))
         for (name, value) in built {
             let service = try #require(value as? [String: Any])
             let command = try #require(service["command"] as? [String], "\(name) has no command list")
@@ -40,6 +40,13 @@ struct ComposeFileTests {
             let url = try #require(environment["REDIS_URL"] as? String)
             #expect(url.hasPrefix("redis://redis:"), "\(name) must reach the compose redis service")
         }
+        let archiver = try #require(services["archiver"] as? [String: Any])
+        let volumes = try #require(archiver["volumes"] as? [String])
+        let command = try #require(archiver["command"] as? [String])
+        let historyDirectory = try #require(command.firstIndex(of: "--history-dir").map { command[$0 + 1] })
+        #expect(volumes.contains { $0.hasSuffix(":" + historyDirectory) && !$0.hasPrefix("/") && !$0.hasPrefix(".") }, "the history is on a named volume")
+        let named = try #require(try Self.compose()["volumes"] as? [String: Any])
+        #expect(volumes.allSatisfy { named.keys.contains(String($0.split(separator: ":")[0])) })
         let dockerfile = try String(contentsOf: Self.repositoryRoot.appendingPathComponent("Dockerfile"), encoding: .utf8)
         #expect(dockerfile.contains("libhiredis-dev") && dockerfile.contains("libhiredis0.14"))
         #expect(dockerfile.contains("ENTRYPOINT [\"conveyor\"]"))
