@@ -91,6 +91,16 @@ let package = Package(
             ],
             path: "Benchmarks/ConveyorBench"
         ),
+        .executableTarget(
+            name: "conveyor-e2e-bench",
+            dependencies: [
+                "Conveyor",
+                "ConveyorRedis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Benchmarks/EndToEnd"
+        ),
         .testTarget(
             name: "ConveyorTests",
             dependencies: ["Conveyor", "ConveyorRedis", "ConveyorCLI", .product(name: "Yams", package: "Yams")]
