@@ -113,8 +113,11 @@ struct RedisBenchmarkCommand: AsyncParsableCommand {
 
         let setup = RedisClient(configuration: configuration, eventLoopGroup: eventLoopGroup)
         let serverVersion: String
+        let sha: String
         do {
             try await setup.load(script)
+            guard let loaded = script.sha else { throw BenchmarkError("SCRIPT LOAD returned no SHA") }
+            sha = loaded
             let info = try await setup.send("INFO", "server").string ?? ""
             serverVersion = info.split(whereSeparator: \.isNewline)
                 .first { $0.hasPrefix("redis_version:") }
@@ -123,7 +126,6 @@ struct RedisBenchmarkCommand: AsyncParsableCommand {
             await setup.shutdown()
             throw error
         }
-        guard let sha = script.sha else { throw BenchmarkError("SCRIPT LOAD returned no SHA") }
 
         var scenarios: [Scenario] = []
         for command in commands.values {
@@ -203,6 +205,7 @@ struct RedisBenchmarkCommand: AsyncParsableCommand {
                     benchmark: scenario.command.displayName, concurrency: scenario.concurrency, pipeline: scenario.pipeline,
                     requests: scenario.requests, poolSize: poolSize,
                     conveyorOpsPerSecond: rate, redisBenchmarkOpsPerSecond: referenceRate, ratio: rate / referenceRate,
+                    pairedRatio: median(zip(samples, reference).map { $0.opsPerSecond / $1.opsPerSecond }),
                     conveyorP50Microseconds: median(samples.map(\.p50Microseconds)),
                     conveyorP99Microseconds: median(samples.map(\.p99Microseconds)),
                     redisBenchmarkP50Microseconds: median(reference.map(\.p50Microseconds)),
@@ -225,7 +228,7 @@ struct RedisBenchmarkCommand: AsyncParsableCommand {
             executor: nioExecutor ? "NIO event loops (global-executor take-over)" : "Swift default (cooperative pool)",
             repeats: `repeat`,
             rows: rows,
-            poolSweep: sweep.count > rows.count ? sweep : []
+            poolSweep: sweep.filter { $0.concurrency > 1 }
         )
     }
 }

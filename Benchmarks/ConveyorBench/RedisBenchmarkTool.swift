@@ -35,7 +35,7 @@ struct RedisBenchmarkTool: Sendable {
         self.connectionArguments = arguments
     }
 
-    /// The arguments for one run, for the documentation and `--dry-run`-style printing.
+    /// The arguments of one run (`-n` is the same total the client sends).
     func arguments(clients: Int, requests: Int, pipeline: Int, command: [String]) -> [String] {
         connectionArguments + ["-c", String(clients), "-n", String(requests), "-P", String(pipeline), "--csv"] + command
     }

@@ -13,6 +13,9 @@ struct Report: Encodable, Sendable {
         var redisBenchmarkOpsPerSecond: Double
         /// Conveyor ÷ redis-benchmark; the goal is at least 0.8.
         var ratio: Double
+        /// The median of each repeat's own ratio. Both tools of one repeat run
+        /// seconds apart, so this cancels slow drifts in machine load better.
+        var pairedRatio: Double
         var conveyorP50Microseconds: Double
         var conveyorP99Microseconds: Double
         var redisBenchmarkP50Microseconds: Double
@@ -60,10 +63,10 @@ struct Report: Encodable, Sendable {
         lines.append("")
         lines += render(
             header: ["benchmark", "concurrency", "pipeline", "pool", "Conveyor ops/s", "redis-benchmark ops/s", "ratio",
-                     "Conveyor p50 µs", "redis-benchmark p50 µs"],
+                     "paired ratio", "Conveyor p50 µs", "redis-benchmark p50 µs"],
             rows: rows.map {
                 [$0.benchmark, "\($0.concurrency)", "\($0.pipeline)", "\($0.poolSize)", formatRate($0.conveyorOpsPerSecond),
-                 formatRate($0.redisBenchmarkOpsPerSecond), formatRatio($0.ratio),
+                 formatRate($0.redisBenchmarkOpsPerSecond), formatRatio($0.ratio), formatRatio($0.pairedRatio),
                  formatMicroseconds($0.conveyorP50Microseconds), formatMicroseconds($0.redisBenchmarkP50Microseconds)]
             }
         )

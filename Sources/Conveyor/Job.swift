@@ -85,12 +85,18 @@ public struct JobRegistry<App: Sendable>: Sendable {
     public mutating func register<J: Job>(_ type: J.Type) where J.App == App {
         runners[J.typeName] = { app, job, log in
             let input: J.Input
-            do {
-                input = try JSONDecoder().decode(J.Input.self, from: Data((job.dataText ?? "null").utf8))
-            } catch {
-                throw ConveyorError(.invalidData, "data of job \(job.id) does not decode as \(J.typeName)'s input: \(error)")
+            if let nothing = Nothing() as? J.Input {
+                // No input to decode: skip JSON entirely (the no-op hot path).
+                input = nothing
+            } else {
+                do {
+                    input = try JSONDecoder().decode(J.Input.self, from: Data((job.dataText ?? "null").utf8))
+                } catch {
+                    throw ConveyorError(.invalidData, "data of job \(job.id) does not decode as \(J.typeName)'s input: \(error)")
+                }
             }
             let output = try await J().run(JobParams(app: app, input: input, log: log, job: job))
+            if output is Nothing { return nil }
             let encoded = try JSONEncoder.conveyor.encode(output)
             return String(decoding: encoded, as: UTF8.self)
         }

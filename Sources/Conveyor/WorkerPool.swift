@@ -41,6 +41,8 @@ public final class WorkerPool<App: Sendable>: Service {
         var job: WorkerJob
         var interruption: String?
         var cancel: @Sendable () -> Void
+        /// When the job times out.
+        var deadline: ContinuousClock.Instant
     }
     private let running = Mutex<[Int: Running]>([:])
     private let completions = Mutex(CompletionQueue())
@@ -179,20 +181,17 @@ public final class WorkerPool<App: Sendable>: Service {
             }
             return try await runner(app, job, log)
         }
-        running.withLock { $0[job.id] = Running(job: job, interruption: nil, cancel: { jobTask.cancel() }) }
+        let timeout = configuration.jobTimeoutByType[job.type] ?? configuration.jobTimeout
+        running.withLock {
+            $0[job.id] = Running(job: job, interruption: nil, cancel: { jobTask.cancel() }, deadline: .now + timeout)
+        }
         group.addTask {
             await self.finish(job, task: jobTask)
         }
     }
 
     private func finish(_ job: WorkerJob, task: Task<String?, any Error>) async {
-        let timeout = configuration.jobTimeoutByType[job.type] ?? configuration.jobTimeout
-        let timer = Task {
-            try await Task.sleep(for: timeout)
-            self.interrupt(job.id, reason: "timed out")
-        }
         let outcome = await task.result
-        timer.cancel()
         let interruption = running.withLock { $0.removeValue(forKey: job.id)?.interruption }
         freeSlotsContinuation.yield()
 
@@ -318,8 +317,18 @@ public final class WorkerPool<App: Sendable>: Service {
         let clock = ContinuousClock()
         var nextRenew = clock.now + configuration.leaseRenewInterval
         var nextRecovery = clock.now
+        // One timeout check for all jobs instead of a timer task per job;
+        // granularity is a tenth of the shortest timeout, 10 ms to 1 s.
+        let shortestTimeout = ([configuration.jobTimeout] + configuration.jobTimeoutByType.values).min()!
+        let timeoutCheck = min(max(shortestTimeout / 10, .milliseconds(10)), .seconds(1))
+        var nextTimeoutCheck = clock.now + timeoutCheck
         while !Task.isCancelled {
             let now = clock.now
+            if now >= nextTimeoutCheck {
+                let overdue = running.withLock { running in running.filter { $0.value.deadline <= now }.map(\.key) }
+                for id in overdue { interrupt(id, reason: "timed out") }
+                nextTimeoutCheck = now + timeoutCheck
+            }
             if now >= nextRenew {
                 await renewLeases()
                 nextRenew = now + configuration.leaseRenewInterval
@@ -340,7 +349,7 @@ public final class WorkerPool<App: Sendable>: Service {
                 }
                 nextRecovery = now + configuration.recoveryInterval
             }
-            try? await Task.sleep(until: min(nextRenew, nextRecovery))
+            try? await Task.sleep(until: min(nextRenew, nextRecovery, nextTimeoutCheck))
         }
     }
 
