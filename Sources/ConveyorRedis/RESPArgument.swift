@@ -12,39 +12,80 @@ public protocol RESPArgument: Sendable {
 }
 
 extension ByteBuffer {
+    /// Writes `<prefix><decimal length>\r\n` without building a `String`.
     @inlinable
     mutating func writeRESPLength(prefix: UInt8, _ length: Int) {
         writeInteger(prefix)
-        writeString(String(length))
-        writeStaticString("\r\n")
+        writeDecimal(length)
+        writeInteger(UInt16(0x0D0A))  // "\r\n", big-endian
+    }
+
+    /// Writes a non-negative or negative integer in decimal, digit by digit.
+    @inlinable
+    mutating func writeDecimal(_ value: Int) {
+        if value >= 0 && value < 10 {
+            writeInteger(UInt8(48 + value))
+            return
+        }
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var index = 20
+            repeat {
+                index -= 1
+                digits[index] = UInt8(48 + magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 { writeInteger(UInt8(ascii: "-")) }
+            writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(digits)[index..<20]))
+        }
     }
 
     @inlinable
     mutating func writeRESPBulk<Bytes: Sequence>(_ bytes: Bytes, count: Int) where Bytes.Element == UInt8 {
         writeRESPLength(prefix: UInt8(ascii: "$"), count)
         writeBytes(bytes)
-        writeStaticString("\r\n")
+        writeInteger(UInt16(0x0D0A))
+    }
+
+    /// A string as a bulk string, copying its UTF-8 storage in one go when it is contiguous.
+    @inlinable
+    mutating func writeRESPBulk(_ string: some StringProtocol) {
+        let done: Void? = string.utf8.withContiguousStorageIfAvailable { utf8 in
+            writeRESPLength(prefix: UInt8(ascii: "$"), utf8.count)
+            writeBytes(UnsafeRawBufferPointer(utf8))
+            writeInteger(UInt16(0x0D0A))
+        }
+        if done == nil { writeRESPBulk(string.utf8, count: string.utf8.count) }
     }
 }
 
 extension String: RESPArgument {
     @inlinable
     public func writeRESPBulkString(into buffer: inout ByteBuffer) {
-        buffer.writeRESPBulk(utf8, count: utf8.count)
+        buffer.writeRESPBulk(self)
     }
 }
 
 extension Substring: RESPArgument {
     @inlinable
     public func writeRESPBulkString(into buffer: inout ByteBuffer) {
-        buffer.writeRESPBulk(utf8, count: utf8.count)
+        buffer.writeRESPBulk(self)
     }
 }
 
 extension Int: RESPArgument {
     @inlinable
     public func writeRESPBulkString(into buffer: inout ByteBuffer) {
-        String(self).writeRESPBulkString(into: &buffer)
+        // Digits straight into the buffer: count them, write the header, then them.
+        var digits = self < 0 ? 2 : 1
+        var rest = self.magnitude
+        while rest >= 10 {
+            rest /= 10
+            digits += 1
+        }
+        buffer.writeRESPLength(prefix: UInt8(ascii: "$"), digits)
+        buffer.writeDecimal(self)
+        buffer.writeInteger(UInt16(0x0D0A))
     }
 }
 
@@ -80,9 +121,12 @@ extension Array: RESPArgument where Element == UInt8 {
 public struct RedisCommand: Sendable {
     /// The encoded request (`*<n>\r\n` followed by n bulk strings).
     public private(set) var encoded: ByteBuffer
-    /// The command name, upper-cased, for errors and logs. Arguments are never
+    /// The command name as given, for errors and logs. Arguments are never
     /// kept in clear, so passwords and payloads cannot leak through errors.
     public let name: String
+    /// Whether the server may hold the reply back (`BLPOP`, `BZPOPMIN`, ...);
+    /// such commands must run on a connection of their own.
+    public let isBlocking: Bool
 
     /// Builds a command from its name and arguments.
     public init(_ name: String, _ arguments: any RESPArgument...) {
@@ -98,8 +142,14 @@ public struct RedisCommand: Sendable {
         for argument in arguments {
             argument.writeRESPBulkString(into: &buffer)
         }
-        self.encoded = buffer
-        self.name = name.uppercased()
+        self.init(encoded: buffer, name: name)
+    }
+
+    /// Wraps bytes already encoded as one RESP command.
+    init(encoded: ByteBuffer, name: String) {
+        self.encoded = encoded
+        self.name = name
+        self.isBlocking = Self.isBlockingCommand(name)
     }
 
     /// Builds a command whose arguments are all of one concrete type, without
@@ -113,14 +163,16 @@ public struct RedisCommand: Sendable {
         for argument in argumentList {
             argument.writeRESPBulkString(into: &buffer)
         }
-        self.encoded = buffer
-        self.name = name.uppercased()
+        self.init(encoded: buffer, name: name)
     }
 
-    /// Whether the server may hold the reply back (`BLPOP`, `BZPOPMIN`, ...);
-    /// such commands must run on a connection of their own.
-    public var isBlocking: Bool {
-        Self.blockingCommands.contains(name)
+    /// Decided once per command; only names starting with B or W can block,
+    /// so most commands skip the upper-casing and the set lookup.
+    static func isBlockingCommand(_ name: String) -> Bool {
+        guard let first = name.utf8.first, first | 0x20 == UInt8(ascii: "b") || first | 0x20 == UInt8(ascii: "w") else {
+            return false
+        }
+        return blockingCommands.contains(name.uppercased())
     }
 
     static let blockingCommands: Set<String> = [

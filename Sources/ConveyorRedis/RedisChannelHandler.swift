@@ -3,13 +3,19 @@ import NIOCore
 /// One request written to the socket: the encoded bytes of one or more
 /// commands and where their replies go.
 struct RedisRequest: Sendable {
+    /// The encoded commands: one buffer, or one per pipelined command.
+    enum Payload: Sendable {
+        case one(ByteBuffer)
+        case many([ByteBuffer])
+    }
+
     enum Reply: Sendable {
         /// One command; its reply, error replies included, completes the promise.
         case single(EventLoopPromise<RESPValue>)
         /// `count` pipelined commands; the promise gets all replies in order.
         case batch(EventLoopPromise<[RESPValue]>, count: Int)
     }
-    var bytes: ByteBuffer
+    var payload: Payload
     var reply: Reply
     /// When the last reply must have arrived.
     var deadline: NIODeadline
@@ -30,11 +36,13 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private struct InFlight {
         var reply: RedisRequest.Reply
         var deadline: NIODeadline
-        var collected: [RESPValue]
     }
 
     private let reader = RESPReader()
     private var inFlight = CircularBuffer<InFlight>(initialCapacity: 64)
+    /// Replies so far of the head request when it is a batch. Only the head
+    /// ever collects (replies are FIFO), so one array serves all batches.
+    private var headReplies: [RESPValue] = []
     private var timeoutTimer: Scheduled<Void>?
     private var armedDeadline: NIODeadline = .distantFuture
     private var closedError: RedisError?
@@ -56,13 +64,21 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             promise?.fail(closedError)
             return
         }
-        inFlight.append(InFlight(reply: request.reply, deadline: request.deadline, collected: []))
+        inFlight.append(InFlight(reply: request.reply, deadline: request.deadline))
         // Usually deadlines only grow and the armed timer stays; a shorter
         // timeout than the one armed for moves the timer forward.
         if timeoutTimer == nil || request.deadline < armedDeadline {
             armTimer(context: context, for: request.deadline)
         }
-        context.write(wrapOutboundOut(request.bytes), promise: promise)
+        switch request.payload {
+        case .one(let bytes):
+            context.write(wrapOutboundOut(bytes), promise: promise)
+        case .many(let buffers):
+            for bytes in buffers.dropLast() {
+                context.write(wrapOutboundOut(bytes), promise: nil)
+            }
+            context.write(wrapOutboundOut(buffers[buffers.count - 1]), promise: promise)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -88,7 +104,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     private func deliver(_ value: RESPValue) {
-        guard var head = inFlight.first else {
+        guard let head = inFlight.first else {
             // A reply nobody asked for means the stream is out of step; no later
             // reply could be trusted.
             failAll(RedisError(.protocolViolation, message: "unexpected reply with no command in flight"))
@@ -100,12 +116,13 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             inFlight.removeFirst()
             promise.succeed(value)
         case .batch(let promise, let count):
-            head.collected.append(value)
-            if head.collected.count == count {
+            if headReplies.isEmpty { headReplies.reserveCapacity(count) }
+            headReplies.append(value)
+            if headReplies.count == count {
                 inFlight.removeFirst()
-                promise.succeed(head.collected)
-            } else {
-                inFlight[inFlight.startIndex] = head
+                let replies = headReplies
+                headReplies = []
+                promise.succeed(replies)
             }
         }
     }
@@ -139,6 +156,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         if closedError == nil { closedError = redisError }
         timeoutTimer?.cancel()
         timeoutTimer = nil
+        headReplies = []
         while let entry = inFlight.popFirst() {
             fail(entry.reply, redisError)
         }

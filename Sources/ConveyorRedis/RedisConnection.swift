@@ -114,23 +114,27 @@ public final class RedisConnection: Sendable {
     ///   replies could no longer be matched.
     /// - Throws: ``RedisError``; an error reply throws with code `server`.
     public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
-        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        let request = RedisRequest(
-            bytes: command.encoded,
-            reply: .single(promise),
-            deadline: .now() + TimeAmount(timeout ?? commandTimeout)
-        )
-        channel.writeAndFlush(request, promise: nil)
-        let reply: RESPValue
-        do {
-            reply = try await promise.futureResult.get()
-        } catch {
-            throw Self.redisError(error)
-        }
+        let reply = try await sendReturningErrors(command, timeout: timeout)
         if case .error(let message) = reply {
             throw RedisError.server(message, command: command.name)
         }
         return reply
+    }
+
+    /// Sends one command; an error reply is returned as a value.
+    func sendReturningErrors(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
+        let request = RedisRequest(
+            payload: .one(command.encoded),
+            reply: .single(promise),
+            deadline: .now() + TimeAmount(timeout ?? commandTimeout)
+        )
+        channel.writeAndFlush(request, promise: nil)
+        do {
+            return try await promise.futureResult.get()
+        } catch {
+            throw Self.redisError(error)
+        }
     }
 
     /// Sends many commands in one write and returns their replies in order.
@@ -139,13 +143,11 @@ public final class RedisConnection: Sendable {
     /// failing command does not hide the others' results.
     public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
-        var bytes = channel.allocator.buffer(capacity: commands.reduce(0) { $0 + $1.encoded.readableBytes })
-        for command in commands {
-            bytes.writeImmutableBuffer(command.encoded)
-        }
         let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
+        // The commands' own buffers are written one by one and flushed once:
+        // one system call, no copy into a combined buffer.
         let request = RedisRequest(
-            bytes: bytes,
+            payload: commands.count == 1 ? .one(commands[0].encoded) : .many(commands.map(\.encoded)),
             reply: .batch(promise, count: commands.count),
             deadline: .now() + TimeAmount(timeout ?? commandTimeout)
         )

@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// A Lua script run with `EVALSHA`.
@@ -45,18 +46,25 @@ public struct RedisScriptCall: Sendable {
     }
 
     func sourceCommand() -> RedisCommand {
-        var all: [any RESPArgument] = [script.source, keys.count]
-        for key in keys { all.append(key) }
-        all.append(contentsOf: arguments)
-        return RedisCommand("EVAL", arguments: all)
+        encode(verb: "EVAL", first: script.source)
     }
 
     func command(sha: String) -> RedisCommand {
-        var all: [any RESPArgument] = [sha, keys.count]
-        all.reserveCapacity(2 + keys.count + arguments.count)
-        for key in keys { all.append(key) }
-        all.append(contentsOf: arguments)
-        return RedisCommand("EVALSHA", arguments: all)
+        encode(verb: "EVALSHA", first: sha)
+    }
+
+    /// `<verb> <sha or source> <numkeys> keys... args...`, encoded straight
+    /// into one buffer (no argument array, no existential per key).
+    private func encode(verb: String, first: String) -> RedisCommand {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(64 + first.utf8.count + keys.count * 32 + arguments.count * 16)
+        buffer.writeRESPLength(prefix: UInt8(ascii: "*"), 3 + keys.count + arguments.count)
+        buffer.writeRESPBulk(verb)
+        buffer.writeRESPBulk(first)
+        keys.count.writeRESPBulkString(into: &buffer)
+        for key in keys { buffer.writeRESPBulk(key) }
+        for argument in arguments { argument.writeRESPBulkString(into: &buffer) }
+        return RedisCommand(encoded: buffer, name: verb)
     }
 }
 
@@ -66,6 +74,17 @@ extension RedisClient {
     /// - Throws: ``RedisError``; a Lua error throws with code `server`.
     @discardableResult
     public func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+        // The common case, one round trip with no arrays: the script is loaded.
+        if let sha = call.script.sha {
+            let reply = try await connection().sendReturningErrors(call.command(sha: sha), timeout: timeout)
+            if case .error(let message) = reply, !message.hasPrefix("NOSCRIPT") {
+                throw RedisError.server(message, command: "EVALSHA \(call.script.name)")
+            } else if case .error = reply {
+                // fall through to the reloading path
+            } else {
+                return reply
+            }
+        }
         let replies = try await evalPipelined([call], timeout: timeout)
         if case .error(let message) = replies[0] {
             throw RedisError.server(message, command: "EVALSHA \(call.script.name)")
@@ -78,10 +97,17 @@ extension RedisClient {
     /// once after loading their script.
     public func evalPipelined(_ calls: [RedisScriptCall], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         guard !calls.isEmpty else { return [] }
-        for call in calls where call.script.sha == nil {
-            try await load(call.script)
+        var commands: [RedisCommand] = []
+        commands.reserveCapacity(calls.count)
+        for call in calls {
+            var sha = call.script.sha
+            if sha == nil {
+                try await load(call.script)
+                sha = call.script.sha
+            }
+            commands.append(call.command(sha: sha!))
         }
-        var replies = try await pipeline(calls.map { $0.command(sha: $0.script.sha!) }, timeout: timeout)
+        var replies = try await pipeline(commands, timeout: timeout)
         let missing = replies.indices.filter { index in
             if case .error(let message) = replies[index] { return message.hasPrefix("NOSCRIPT") }
             return false
