@@ -70,7 +70,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "conveyor",
-            dependencies: ["ConveyorCLI", "Conveyor"],
+            dependencies: [
+                "ConveyorCLI", "Conveyor",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             plugins: [.plugin(name: "ConveyorJobsPlugin")]
         ),
         .testTarget(
