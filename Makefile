@@ -22,10 +22,15 @@ test: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	./scripts/with-redis.sh $(SWIFT) test --skip-build $(SWIFT_FLAGS)
 
-## bench: release-build benchmarks against a private redis-server (or --redis URL)
+## bench: release-build benchmarks against a private redis-server (or --redis URL): the Redis
+## client (conveyor-bench $(BENCH_ARGS)), then end to end (conveyor-e2e-bench $(E2E_ARGS), which
+## runs the release `conveyor worker`), e.g. make bench E2E_ARGS="--repeat 3"
 bench: deps
 	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-bench
+	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor
+	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-e2e-bench
 	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-bench $(BENCH_ARGS)
+	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-e2e-bench $(E2E_ARGS)
 
 clean:
 	$(SWIFT) package clean
