@@ -50,6 +50,8 @@ public final class WorkerPool<App: Sendable>: Service {
     private let stopping = Mutex(false)
     /// The connection the dispatcher is blocked on, closed to wake it at shutdown.
     private let blockedOn = Mutex<RedisConnection?>(nil)
+    /// Ends the dispatcher's idle wait: a wake marker arrived, or shutdown.
+    private let wakeup = Wakeup()
     private let freeSlots: AsyncStream<Void>
     private let freeSlotsContinuation: AsyncStream<Void>.Continuation
 
@@ -82,6 +84,7 @@ public final class WorkerPool<App: Sendable>: Service {
         logger.debug("worker pool starting", metadata: ["conveyor.worker.id": "\(configuration.workerId)", "conveyor.worker.concurrency": "\(configuration.concurrency)"])
         await withDiscardingTaskGroup { group in
             group.addTask { await self.maintain() }
+            group.addTask { await self.listenForWakeMarkers() }
             await withGracefulShutdownHandler {
                 await self.dispatch(into: &group)
             } onGracefulShutdown: {
@@ -92,6 +95,7 @@ public final class WorkerPool<App: Sendable>: Service {
             // unstructured task, because a cancelled one could not wait at all.
             let grace = Task.isCancelled ? .zero : self.configuration.shutdownGracePeriod
             await Task { await self.drain(grace: grace) }.value
+            self.beginShutdown()  // also unblocks the wake listener after a hard stop
             group.cancelAll()
         }
         logger.debug("worker pool stopped", metadata: ["conveyor.worker.id": "\(configuration.workerId)"])
@@ -105,6 +109,7 @@ public final class WorkerPool<App: Sendable>: Service {
     public func beginShutdown() {
         stopping.withLock { $0 = true }
         freeSlotsContinuation.yield()
+        wakeup.signal()
         if let connection = blockedOn.withLock({ $0 }) {
             Task { await connection.close() }
         }
@@ -145,7 +150,7 @@ public final class WorkerPool<App: Sendable>: Service {
                 } else {
                     wait = configuration.maxIdleWait
                 }
-                try await waitForWake(upTo: wait)
+                await wakeup.wait(upTo: wait)
             } catch {
                 if isStopping { break }
                 logger.warning("worker could not claim jobs; retrying", metadata: ["conveyor.error": "\(error)", "conveyor.retry_ms": "\(Self.ms(backoff))"])
@@ -155,18 +160,39 @@ public final class WorkerPool<App: Sendable>: Service {
         }
     }
 
-    /// Blocks on the partitions' wake lists until a marker arrives or `wait` passes.
-    private func waitForWake(upTo wait: Duration) async throws {
-        let seconds = max(0.001, Double(Self.ms(wait)) / 1000)
-        let wakeKeys = configuration.keys.partitions.map(\.wake)
-        var arguments: [any RESPArgument] = wakeKeys
+    /// Keeps one `BLPOP` on the partitions' wake lists outstanding and turns
+    /// each marker into a wake-up of the dispatcher.
+    ///
+    /// The dispatcher's timer for the next due job is local (``Wakeup``), not
+    /// the `BLPOP` timeout: Redis times out blocked clients only on its `hz`
+    /// tick (every 100 ms by default), which made jobs due later start up to
+    /// 100 ms late.
+    private func listenForWakeMarkers() async {
+        let seconds = max(1, Double(Self.ms(configuration.maxIdleWait)) / 1000)
+        var arguments: [any RESPArgument] = configuration.keys.partitions.map(\.wake)
         arguments.append(String(format: "%.3f", seconds))
-        // Shutdown closes the blocked connection rather than waiting out the timeout.
-        try await client.withDedicatedConnection { connection throws(RedisError) in
-            blockedOn.withLock { $0 = connection }
-            defer { blockedOn.withLock { $0 = nil } }
-            if isStopping { return }
-            _ = try await connection.send(RedisCommand("BLPOP", arguments: arguments), timeout: wait + .seconds(5))
+        let command = RedisCommand("BLPOP", arguments: arguments)
+        var backoff = Duration.milliseconds(50)
+        while !isStopping {
+            do {
+                try await client.withDedicatedConnection { connection throws(RedisError) in
+                    blockedOn.withLock { $0 = connection }
+                    defer { blockedOn.withLock { $0 = nil } }
+                    while !isStopping {
+                        let reply = try await connection.send(command, timeout: .seconds(seconds + 5))
+                        if !reply.isNull { wakeup.signal() }
+                    }
+                }
+                backoff = .milliseconds(50)
+            } catch {
+                if isStopping { break }
+                logger.debug("wake listener reconnecting", metadata: ["conveyor.error": "\(error)"])
+                // Without a listener the dispatcher still wakes on its timer
+                // (at most maxIdleWait), so nothing is lost meanwhile.
+                wakeup.signal()
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+            }
         }
     }
 
