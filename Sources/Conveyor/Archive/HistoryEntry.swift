@@ -41,11 +41,11 @@ public struct HistoryEntry: Sendable, Hashable, Codable {
     /// JSON escapes every control character inside strings, so a record never
     /// contains a newline byte.
     static func lines(_ entries: [HistoryEntry]) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(entries.count * 512)
         for entry in entries {
-            bytes += try encoder.encode(entry)
+            let archivedAt = entry.archivedAt.map { "\"\($0.iso8601Milliseconds)\"" } ?? "null"
+            entry.job.appendJSON(to: &bytes, extra: [("archivedAt", archivedAt)])
             bytes.append(UInt8(ascii: "\n"))
         }
         return bytes
