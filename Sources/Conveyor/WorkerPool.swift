@@ -198,10 +198,14 @@ public final class WorkerPool<App: Sendable>: Service {
 
     private func start(_ job: WorkerJob, in group: inout DiscardingTaskGroup) {
         let jobTask = Task<String?, any Error> { [registry, app, logger] in
+            // One metadata assignment: handlers such as StreamLogHandler
+            // re-render their metadata on every change.
             var log = logger
-            log[metadataKey: "conveyor.job.id"] = "\(job.id)"
-            log[metadataKey: "conveyor.job.type"] = "\(job.type)"
-            log[metadataKey: "conveyor.user.id"] = "\(job.userId)"
+            var metadata = log.handler.metadata
+            metadata["conveyor.job.id"] = .stringConvertible(job.id)
+            metadata["conveyor.job.type"] = .string(job.type)
+            metadata["conveyor.user.id"] = .stringConvertible(job.userId)
+            log.handler.metadata = metadata
             guard let runner = registry.runner(for: job.type) else {
                 throw ConveyorError(.unknownJobType, "unknown job type \"\(job.type)\": this worker runs \(registry.typeNames.joined(separator: ", "))")
             }

@@ -56,6 +56,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let pool = try await CLIEnvironment.installed.makePool(client, configuration, logger) { event in
             // A job archived on the next pass need not wait for the pass timer.
             if event.written && event.job.removeDelay == 0 { archiverService?.wakeUp() }
+            guard eventLogger.logLevel <= .info || !event.written else { return }
             var metadata: Logger.Metadata = [
                 "conveyor.job.id": "\(event.job.id)", "conveyor.job.type": "\(event.job.type)",
                 "conveyor.user.id": "\(event.job.userId)", "conveyor.job.success": "\(event.success)",
