@@ -56,21 +56,38 @@ local nowText = toIntString(now)
 local leaseText = toIntString(now + leaseMs)
 local result = {-1}
 local ids = rcall("ZRANGEBYSCORE", dueKey, "-inf", nowText, "LIMIT", 0, maxCount)
-for _, id in ipairs(ids) do
-  rcall("ZREM", dueKey, id)
-  local jobKey = jobPrefix .. id
-  local state = rcall("HMGET", jobKey, "t", "u")
-  if state[1] then
-    local pair = state[1] .. ":" .. state[2]
-    if rcall("HGET", pendingKey, pair) == id then
-      rcall("HDEL", pendingKey, pair)
-    end
-    rcall("HSET", jobKey, "st", nowText, "w", workerId)
-    rcall("ZADD", runningKey, nowText, id)
-    rcall("ZADD", leasesKey, leaseText, id)
+if #ids > 0 then
+  -- Batch-wide commands once, per-job work kept to read + mark.
+  rcall("ZREM", dueKey, unpack(ids))
+  local runningArgs, leaseArgs = {}, {}
+  for _, id in ipairs(ids) do
+    local jobKey = jobPrefix .. id
     local job = readJobFields(jobKey)
-    table.insert(job, 1, tonumber(id))
-    result[#result + 1] = job
+    local jobType, userId
+    for i = 1, #job, 2 do
+      if job[i] == "t" then jobType = job[i + 1] elseif job[i] == "u" then userId = job[i + 1] end
+    end
+    if jobType then
+      local pair = jobType .. ":" .. userId
+      if rcall("HGET", pendingKey, pair) == id then
+        rcall("HDEL", pendingKey, pair)
+      end
+      rcall("HSET", jobKey, "st", nowText, "w", workerId)
+      job[#job + 1] = "st"
+      job[#job + 1] = nowText
+      job[#job + 1] = "w"
+      job[#job + 1] = workerId
+      runningArgs[#runningArgs + 1] = nowText
+      runningArgs[#runningArgs + 1] = id
+      leaseArgs[#leaseArgs + 1] = leaseText
+      leaseArgs[#leaseArgs + 1] = id
+      table.insert(job, 1, tonumber(id))
+      result[#result + 1] = job
+    end
+  end
+  if #runningArgs > 0 then
+    rcall("ZADD", runningKey, unpack(runningArgs))
+    rcall("ZADD", leasesKey, unpack(leaseArgs))
   end
 end
 

@@ -49,8 +49,8 @@ local keys = {
 
 --- @include "checkInt"
 --- @include "toIntString"
+--- @include "appendChunked"
 --- @include "readJob"
---- @include "finishJob"
 --- @include "scheduleFollowUp"
 --- @include "wakeWorker"
 
@@ -94,16 +94,46 @@ local ctx = {
   now = now, staleAfterMs = staleAfterMs,
   partitionCount = partitionCount, partitionIndex = partitionIndex,
 }
-local result, wake = {}, false
+local nowText = toIntString(now)
+
+-- Phase 1: finish every job this worker still holds. One HMGET decides: the
+-- job is ours and running iff w is this worker, st is set and fi is not (any
+-- other end — recovery, a stale-job replace, archiving — sets fi or deletes
+-- the hash). A claimed job is in neither due nor pending (claimJobs removed
+-- it), so only running/leases/finished change, each once for the whole batch.
+local result, owned, finishedArgs = {}, {}, {}
 for i, entry in ipairs(entries) do
-  local id = entry.id
-  local jobKey = keys.jobPrefix .. id
-  if not rcall("ZSCORE", keys.running, id) or rcall("HGET", jobKey, "w") ~= workerId then
+  local jobKey = keys.jobPrefix .. entry.id
+  local state = rcall("HMGET", jobKey, "w", "st", "fi", "rmd", "ar", "cr")
+  if state[1] ~= workerId or not state[2] or state[3] then
     result[i] = {LEASE_LOST, 0}
   else
-    local job = readJob(jobKey)
-    finishJob(keys, id, now, entry.success, entry.result)
-    local newId, wakeNeeded = scheduleFollowUp(keys, ctx, id, job, entry.success, entry.cronNextDue)
+    local args = {"fi", nowText, "ok", entry.success and "1" or "0"}
+    if entry.result and entry.result ~= "" then
+      appendChunked(args, "r", entry.result)
+    end
+    rcall("HSET", jobKey, unpack(args))
+    finishedArgs[#finishedArgs + 1] = toIntString(now + (tonumber(state[4]) or 0))
+    finishedArgs[#finishedArgs + 1] = entry.id
+    owned[#owned + 1] = entry.id
+    result[i] = {COMPLETED, 0}
+    -- Only a retry or a cron job needs the whole record, for its follow-up.
+    entry.followUp = (not entry.success and state[5] == "1") or (state[6] ~= false and entry.cronNextDue ~= nil)
+  end
+end
+if #owned > 0 then
+  rcall("ZREM", keys.running, unpack(owned))
+  rcall("ZREM", keys.leases, unpack(owned))
+  rcall("ZADD", keys.finished, unpack(finishedArgs))
+end
+
+-- Phase 2: follow-ups, after every finished job left `running`, so the
+-- replace rule's scan of stale running jobs never sees them.
+local wake = false
+for i, entry in ipairs(entries) do
+  if entry.followUp then
+    local job = readJob(keys.jobPrefix .. entry.id)
+    local newId, wakeNeeded = scheduleFollowUp(keys, ctx, entry.id, job, entry.success, entry.cronNextDue)
     result[i] = {COMPLETED, newId and tonumber(newId) or 0}
     wake = wake or wakeNeeded
   end

@@ -100,7 +100,7 @@ struct RedisClientTests {
     @Test("a blocking command on its dedicated connection does not stall others")
     func blockingIsolated() async throws {
         try await TestRedis.withClient(poolSize: 1) { client, ns in
-            async let popped = client.send(RedisCommand("BLPOP", "\(ns):queue", 5), timeout: .seconds(10))
+            async let popped = client.send(RedisCommand("BLPOP", "\(ns):queue", 30), timeout: .seconds(40))
             try await Task.sleep(for: .milliseconds(100))
             // These run on the pooled connection while BLPOP blocks its own.
             for _ in 0..<100 { _ = try await client.send("PING") }

@@ -8,7 +8,14 @@ local function readJobFields(jobKey)
   local fields, parts, position = {}, {}, {}
   for i = 1, #raw, 2 do
     local field, value = raw[i], raw[i + 1]
-    local base, index = string.match(field, "^([dr])(%d+)$")
+    -- Only d2, d3, ... and r2, r3, ... are parts; test the cheap things first.
+    local base, index
+    if #field >= 2 then
+      local first = string.byte(field, 1)
+      if first == 100 or first == 114 then
+        base, index = string.match(field, "^([dr])(%d+)$")
+      end
+    end
     if base then
       parts[base] = parts[base] or {}
       parts[base][tonumber(index)] = value
