@@ -35,12 +35,22 @@ for i = 2, #ARGV do
 end
 
 local deleted = {}
-for _, id in ipairs(ids) do
-  if rcall("HGET", archivingKey, id) == archiverId then
-    rcall("DEL", jobPrefix .. id)
-    rcall("ZREM", finishedKey, id)
-    rcall("HDEL", archivingKey, id)
+if #ids == 0 then
+  return deleted
+end
+-- One read of the claims and one command of each kind for the whole batch.
+local owners = rcall("HMGET", archivingKey, unpack(ids))
+local mine, jobKeys = {}, {}
+for i, id in ipairs(ids) do
+  if owners[i] == archiverId then
+    mine[#mine + 1] = id
+    jobKeys[#jobKeys + 1] = jobPrefix .. id
     deleted[#deleted + 1] = tonumber(id)
   end
+end
+if #mine > 0 then
+  rcall("DEL", unpack(jobKeys))
+  rcall("ZREM", finishedKey, unpack(mine))
+  rcall("HDEL", archivingKey, unpack(mine))
 end
 return deleted
