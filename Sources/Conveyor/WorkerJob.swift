@@ -215,20 +215,11 @@ extension Date {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` for a time in ms since the epoch
-    /// (proleptic Gregorian; days-to-civil after Howard Hinnant).
+    /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` for a time in ms since the epoch.
     static func appendISO8601(milliseconds: Int, to bytes: inout [UInt8]) {
         let days = milliseconds.floorDivided(by: 86_400_000)
         let msOfDay = milliseconds - days * 86_400_000
-        let shifted = days + 719_468
-        let era = shifted.floorDivided(by: 146_097)
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let (year, month, day) = CivilCalendar.civil(fromDays: days)
         func digits(_ value: Int, _ count: Int) {
             var divisor = 1
             for _ in 1..<count { divisor *= 10 }

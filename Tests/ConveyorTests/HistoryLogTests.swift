@@ -145,8 +145,8 @@ struct HistoryLogTests {
         #expect(HistoryFile(name: "history-2026112T010203Z-a-000001.jsonl", directory: "/h") == nil)
         #expect(HistoryFile(name: "history-20261129T010203Z--000001.jsonl", directory: "/h") == nil)
         for days in [-1, 0, 59, 365, 11_000, 20_000, 2_932_896] {
-            let (year, month, day) = HistoryFile.civil(fromDays: days)
-            #expect(HistoryFile.days(fromCivil: year, month, day) == days)
+            let (year, month, day) = CivilCalendar.civil(fromDays: days)
+            #expect(CivilCalendar.days(fromCivilYear: year, month: month, day: day) == days)
         }
     }
 }

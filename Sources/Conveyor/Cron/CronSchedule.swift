@@ -141,7 +141,7 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
             upcoming = transition(after: instant)
         }
         var previousOffset = previousTransition.map { utcOffset(at: $0 - 1) } ?? offset
-        let limitYear = Self.civil(fromDays: Self.floorDiv(start + offset, 86_400)).year + Self.searchYears
+        let limitYear = CivilCalendar.civil(fromDays: Self.floorDiv(start + offset, 86_400)).year + Self.searchYears
 
         // A spring-forward gap ending exactly at `start` fires at `start` if it hid a match.
         if let gapEnd = previousTransition, gapEnd == start, offset > previousOffset,
@@ -198,7 +198,7 @@ private extension CronSchedule {
     func nextWallTime(atOrAfter start: Int, throughYear limitYear: Int) -> Int? {
         let startDay = Self.floorDiv(start, 86_400)
         let secondOfDay = start - startDay * 86_400
-        var (year, month, day) = Self.civil(fromDays: startDay)
+        var (year, month, day) = CivilCalendar.civil(fromDays: startDay)
         var hour = secondOfDay / 3_600
         var minute = secondOfDay / 60 % 60
         var second = secondOfDay % 60
@@ -231,7 +231,7 @@ private extension CronSchedule {
                 minute += 1; second = 0
                 continue
             }
-            return Self.days(fromCivilYear: year, month: month, day: day) * 86_400
+            return CivilCalendar.days(fromCivilYear: year, month: month, day: day) * 86_400
                 + hour * 3_600 + minute * 60 + matchedSecond
         }
         return nil
@@ -242,7 +242,7 @@ private extension CronSchedule {
     func matchingDays(year: Int, month: Int) -> UInt64 {
         let length = Self.daysInMonth(year: year, month: month)
         let validDays: UInt64 = ((1 << UInt64(length + 1)) - 1) & ~1
-        let firstWeekday = Self.weekday(ofDays: Self.days(fromCivilYear: year, month: month, day: 1))
+        let firstWeekday = Self.weekday(ofDays: CivilCalendar.days(fromCivilYear: year, month: month, day: 1))
         var weekdayDays: UInt64 = 0
         for weekday in 0..<7 where daysOfWeek & (1 << UInt64(weekday)) != 0 {
             let firstDay = (weekday - firstWeekday + 7) % 7 + 1
@@ -312,29 +312,6 @@ private extension CronSchedule {
         return remainder < 0 ? remainder + 7 : remainder
     }
 
-    /// Days since 1970-01-01 in the proleptic Gregorian calendar (Howard Hinnant's
-    /// algorithm); plain integer arithmetic is far cheaper than `Calendar` on a hot path.
-    static func days(fromCivilYear year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    /// The inverse of ``days(fromCivilYear:month:day:)``.
-    static func civil(fromDays days: Int) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shiftedMonth = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
-        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
 }
 
 // MARK: - Parsing
