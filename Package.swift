@@ -76,10 +76,17 @@ let package = Package(
             ],
             plugins: [.plugin(name: "ConveyorJobsPlugin")]
         ),
+        // Shared by the test targets: the Redis server and key namespaces tests use.
+        .target(
+            name: "ConveyorTestSupport",
+            dependencies: ["ConveyorRedis"],
+            path: "Tests/ConveyorTestSupport"
+        ),
         .testTarget(
             name: "ConveyorRedisTests",
             dependencies: [
                 "ConveyorRedis",
+                "ConveyorTestSupport",
                 "CHiredis",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -108,7 +115,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ConveyorTests",
-            dependencies: ["Conveyor", "ConveyorRedis", "ConveyorCLI", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "Conveyor", "ConveyorRedis", "ConveyorCLI", "ConveyorTestSupport", .product(name: "Yams", package: "Yams"),
+            ]
         ),
         .testTarget(
             name: "ConveyorJobsGeneratorTests",

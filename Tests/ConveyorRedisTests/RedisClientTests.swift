@@ -1,4 +1,5 @@
 import ConveyorRedis
+import ConveyorTestSupport
 import Foundation
 import NIOCore
 import Testing
