@@ -22,21 +22,32 @@
 
 local function insertJob(keys, ctx, job)
   local now = ctx.now
-  local id = toIntString(rcall("INCR", keys.seq) * ctx.partitionCount + ctx.partitionIndex)
+  -- A bulk call reserves its sequence numbers with one INCRBY (ctx.nextSeq).
+  local seq
+  if ctx.nextSeq then
+    seq = ctx.nextSeq
+    ctx.nextSeq = seq + 1
+  else
+    seq = rcall("INCR", keys.seq)
+  end
+  local id = toIntString(seq * ctx.partitionCount + ctx.partitionIndex)
   local pair = job.t .. ":" .. job.u
-  local replaced = '{"cancelled":true,"replacedBy":' .. id .. '}'
+  local replaced
   local cancelled = {}
 
   local pendingId = rcall("HGET", keys.pending, pair)
-  if pendingId and rcall("HEXISTS", keys.jobPrefix .. pendingId, "st") == 0
-      and finishJob(keys, pendingId, now, false, replaced) then
-    cancelled[#cancelled + 1] = pendingId
+  if pendingId and rcall("HEXISTS", keys.jobPrefix .. pendingId, "st") == 0 then
+    replaced = '{"cancelled":true,"replacedBy":' .. id .. '}'
+    if finishJob(keys, pendingId, now, false, replaced) then
+      cancelled[#cancelled + 1] = pendingId
+    end
   end
   if not ctx.stale then
     ctx.stale = staleRunningJobs(keys, now, ctx.staleAfterMs)
   end
   local stale = ctx.stale[pair]
   if stale then
+    replaced = replaced or '{"cancelled":true,"replacedBy":' .. id .. '}'
     for _, staleId in ipairs(stale) do
       if finishJob(keys, staleId, now, false, replaced) then
         cancelled[#cancelled + 1] = staleId
@@ -64,7 +75,7 @@ local function insertJob(keys, ctx, job)
   rcall("HSET", keys.pending, pair, id)
 
   local wake = job.due <= now
-  if not wake then
+  if not wake and not ctx.deferEarliestCheck then
     local first = rcall("ZRANGE", keys.due, 0, 0)
     wake = first[1] == id
   end
