@@ -41,6 +41,8 @@ public final class WorkerPool<App: Sendable>: Service {
         var job: WorkerJob
         var interruption: String?
         var cancel: @Sendable () -> Void
+        /// Where the job's result arrives (or shutdown's verdict, if it never does).
+        var outcome: JobOutcome
         /// When the job times out.
         var deadline: ContinuousClock.Instant
     }
@@ -197,7 +199,8 @@ public final class WorkerPool<App: Sendable>: Service {
     }
 
     private func start(_ job: WorkerJob, in group: inout DiscardingTaskGroup) {
-        let jobTask = Task<String?, any Error> { [registry, app, logger] in
+        let outcome = JobOutcome()
+        let jobTask = Task { [registry, app, logger] in
             // One metadata assignment: handlers such as StreamLogHandler
             // re-render their metadata on every change.
             var log = logger
@@ -206,22 +209,26 @@ public final class WorkerPool<App: Sendable>: Service {
             metadata["conveyor.job.type"] = .string(job.type)
             metadata["conveyor.user.id"] = .stringConvertible(job.userId)
             log.handler.metadata = metadata
-            guard let runner = registry.runner(for: job.type) else {
-                throw ConveyorError(.unknownJobType, "unknown job type \"\(job.type)\": this worker runs \(registry.typeNames.joined(separator: ", "))")
+            do {
+                guard let runner = registry.runner(for: job.type) else {
+                    throw ConveyorError(.unknownJobType, "unknown job type \"\(job.type)\": this worker runs \(registry.typeNames.joined(separator: ", "))")
+                }
+                outcome.fulfil(.success(try await runner(app, job, log)))
+            } catch {
+                outcome.fulfil(.failure(error))
             }
-            return try await runner(app, job, log)
         }
         let timeout = configuration.jobTimeoutByType[job.type] ?? configuration.jobTimeout
         running.withLock {
-            $0[job.id] = Running(job: job, interruption: nil, cancel: { jobTask.cancel() }, deadline: .now + timeout)
+            $0[job.id] = Running(job: job, interruption: nil, cancel: { jobTask.cancel() }, outcome: outcome, deadline: .now + timeout)
         }
         group.addTask {
-            await self.finish(job, task: jobTask)
+            await self.finish(job, outcome: outcome)
         }
     }
 
-    private func finish(_ job: WorkerJob, task: Task<String?, any Error>) async {
-        let outcome = await task.result
+    private func finish(_ job: WorkerJob, outcome jobOutcome: JobOutcome) async {
+        let outcome = await jobOutcome.value()
         let interruption = running.withLock { $0.removeValue(forKey: job.id)?.interruption }
         freeSlotsContinuation.yield()
 
@@ -411,7 +418,16 @@ public final class WorkerPool<App: Sendable>: Service {
         let remaining = running.withLock { Array($0.keys) }
         for id in remaining { interrupt(id, reason: "shutdown") }
         // The interrupted jobs now complete as failed (and retry if configured).
+        // A job that ignores cancellation gets a few more seconds; then it is
+        // failed without its result, so shutdown cannot hang on it.
+        let abandonAt = ContinuousClock.now + .seconds(5)
         while running.withLock({ !$0.isEmpty }) {
+            if ContinuousClock.now >= abandonAt {
+                let stuck = running.withLock { $0.values.map(\.outcome) }
+                for outcome in stuck { outcome.fulfil(.failure(CancellationError())) }
+                logger.warning("jobs ignored cancellation at shutdown; failed without their results", metadata: ["conveyor.jobs": "\(stuck.count)"])
+                break
+            }
             try? await Task.sleep(for: .milliseconds(10))
         }
     }
@@ -511,4 +527,35 @@ enum CompletionRole: Sendable {
     case flush
     /// Another task wrote this completion.
     case written(Bool, Int?)
+}
+
+/// A job's result, delivered once: by the job's task, or by shutdown when
+/// the job ignores cancellation (whichever comes first).
+final class JobOutcome: Sendable {
+    private let state = Mutex<(result: Result<String?, any Error>?, waiter: CheckedContinuation<Result<String?, any Error>, Never>?)>((nil, nil))
+
+    init() {}
+
+    /// Delivers the result; later calls are ignored.
+    func fulfil(_ result: Result<String?, any Error>) {
+        let waiter = state.withLock { state -> CheckedContinuation<Result<String?, any Error>, Never>? in
+            guard state.result == nil else { return nil }
+            state.result = result
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: result)
+    }
+
+    /// Waits for the result.
+    func value() async -> Result<String?, any Error> {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Result<String?, any Error>? in
+                if let result = state.result { return result }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
 }

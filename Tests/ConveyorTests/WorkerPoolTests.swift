@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Synchronization
 import Testing
@@ -44,6 +45,18 @@ struct WorkerSleepJob: Job {
     }
 }
 
+/// Ignores cancellation for 10 s, as careless job code might.
+struct WorkerStubbornJob: Job {
+    static let typeName = "workerStubborn"
+    func run(_ params: JobParams<WorkerTestApp, Nothing>) async throws -> Nothing {
+        // A wait that cancellation cannot end (a timer on another queue).
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().asyncAfter(deadline: .now() + 10) { continuation.resume() }
+        }
+        return Nothing()
+    }
+}
+
 /// Runs a pool for the duration of `body`, collecting its events.
 func withWorkerPool<T>(
     _ client: RedisClient, namespace: String, configure: (inout WorkerPoolConfiguration) -> Void = { _ in },
@@ -53,6 +66,7 @@ func withWorkerPool<T>(
     registry.register(WorkerEchoJob.self)
     registry.register(WorkerFlakyJob.self)
     registry.register(WorkerSleepJob.self)
+    registry.register(WorkerStubbornJob.self)
     let keys = try ConveyorKeys(namespace: namespace)
     var configuration = WorkerPoolConfiguration(concurrency: 8, keys: keys)
     configuration.maxIdleWait = .milliseconds(200)
@@ -202,6 +216,25 @@ struct WorkerPoolTests {
             let retry = try await scheduler.jobs(state: .pending, type: WorkerSleepJob.typeName, userId: 1)
             #expect(retry.count == 1 && retry.first?.rescheduledFromJob == job!.id && retry.first?.attempt == 2)
             #expect(try await scheduler.counts()[.running] == 0)
+        }
+    }
+
+    @Test("shutdown does not hang on a job that ignores cancellation: it is failed as shutdown")
+    func stubbornJobAtShutdown() async throws {
+        try await TestRedis.withClient { client, ns in
+            let scheduler = JobScheduler(client: client, configuration: .init(keys: try ConveyorKeys(namespace: ns)))
+            var job: WorkerJob?
+            let clock = ContinuousClock()
+            var stopAsked = clock.now
+            try await withWorkerPool(client, namespace: ns, configure: { $0.shutdownGracePeriod = .milliseconds(200) }) { scheduler, _, _, _ in
+                job = try await scheduler.scheduleJob(WorkerJobConfig(WorkerStubbornJob.self, userId: 1))
+                #expect(try await eventually { try await scheduler.job(id: job!.id)?.started != nil })
+                stopAsked = clock.now
+            }
+            let stopTook = clock.now - stopAsked
+            #expect(stopTook > .seconds(4) && stopTook < .seconds(9), "waited its grace, then stopped although the job ran on: \(stopTook)")
+            let stopped = try #require(try await scheduler.job(id: job!.id))
+            #expect(stopped.success == false && stopped.result["error"] == .string("shutdown"))
         }
     }
 
