@@ -324,23 +324,29 @@ public struct JobScheduler: Sendable {
         state: WorkerJob.State? = nil, type: String? = nil, userId: Int? = nil, limit: Int = 100, scanLimit: Int = 10_000
     ) async throws(ConveyorError) -> [WorkerJob] {
         let states = state.map { [$0] } ?? WorkerJob.State.allCases
-        var ids: [Int] = []
-        do {
-            for partition in configuration.keys.partitions {
-                for state in states {
-                    if state == .pending, let type, let userId {
-                        guard configuration.keys.partition(type: type, userId: userId) == partition else { continue }
-                        if let id = try await client.send("HGET", partition.pending, "\(type):\(userId)").int { ids.append(id) }
-                        continue
-                    }
-                    let key = switch state {
-                    case .pending: partition.due
-                    case .running: partition.running
-                    case .finished: partition.finished
-                    }
-                    let members = try await client.send("ZRANGE", key, 0, scanLimit - 1)
-                    ids += members.array?.compactMap(\.int) ?? []
+        // Every index read of every partition in one pipelined round trip.
+        var commands: [RedisCommand] = []
+        for partition in configuration.keys.partitions {
+            for state in states {
+                if state == .pending, let type, let userId {
+                    // The pair index names the one pending job, in the pair's partition.
+                    guard configuration.keys.partition(type: type, userId: userId) == partition else { continue }
+                    commands.append(RedisCommand("HGET", partition.pending, "\(type):\(userId)"))
+                    continue
                 }
+                let key = switch state {
+                case .pending: partition.due
+                case .running: partition.running
+                case .finished: partition.finished
+                }
+                commands.append(RedisCommand("ZRANGE", key, 0, scanLimit - 1))
+            }
+        }
+        var ids: [Int] = []
+        do throws(RedisError) {
+            for reply in try await client.pipeline(commands) {
+                if case .error(let message) = reply { throw RedisError.server(message, command: "ZRANGE") }
+                ids += reply.array?.compactMap(\.int) ?? reply.int.map { [$0] } ?? []
             }
         } catch {
             throw ConveyorError(error)
