@@ -59,7 +59,7 @@ local ids = rcall("ZRANGEBYSCORE", dueKey, "-inf", nowText, "LIMIT", 0, maxCount
 if #ids > 0 then
   -- Batch-wide commands once, per-job work kept to read + mark.
   rcall("ZREM", dueKey, unpack(ids))
-  local runningArgs, leaseArgs = {}, {}
+  local runningArgs, leaseArgs, pairKeys, pairIds = {}, {}, {}, {}
   for _, id in ipairs(ids) do
     local jobKey = jobPrefix .. id
     local job = readJobFields(jobKey)
@@ -68,10 +68,8 @@ if #ids > 0 then
       if job[i] == "t" then jobType = job[i + 1] elseif job[i] == "u" then userId = job[i + 1] end
     end
     if jobType then
-      local pair = jobType .. ":" .. userId
-      if rcall("HGET", pendingKey, pair) == id then
-        rcall("HDEL", pendingKey, pair)
-      end
+      pairKeys[#pairKeys + 1] = jobType .. ":" .. userId
+      pairIds[#pairIds + 1] = id
       rcall("HSET", jobKey, "st", nowText, "w", workerId)
       job[#job + 1] = "st"
       job[#job + 1] = nowText
@@ -88,6 +86,17 @@ if #ids > 0 then
   if #runningArgs > 0 then
     rcall("ZADD", runningKey, unpack(runningArgs))
     rcall("ZADD", leasesKey, unpack(leaseArgs))
+    -- Drop the pair-index entries that still point at a claimed job: one
+    -- HMGET and one HDEL for the batch (the replace rule may already have
+    -- pointed a pair at a newer job, which must stay).
+    local current = rcall("HMGET", pendingKey, unpack(pairKeys))
+    local stale = {}
+    for i, pair in ipairs(pairKeys) do
+      if current[i] == pairIds[i] then stale[#stale + 1] = pair end
+    end
+    if #stale > 0 then
+      rcall("HDEL", pendingKey, unpack(stale))
+    end
   end
 end
 

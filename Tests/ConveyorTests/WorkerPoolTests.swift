@@ -251,6 +251,10 @@ struct WorkerPoolTests {
             let now = Date().milliseconds
             let claimed = try await store.claim(partition: partition, now: now, workerId: "old", maxCount: 10, leaseMs: 1_000)
             #expect(claimed.jobs.map(\.id) == [job.id])
+            #expect(claimed.jobs.first?.started == Date(milliseconds: now) && claimed.jobs.first?.workerId == "old")
+            // Claiming takes the job out of the pair index: it is no longer pending.
+            #expect(try await client.send("HGET", partition.pending, "\(WorkerEchoJob.typeName):1") == .null)
+            #expect(try await scheduler.jobs(state: .pending, type: WorkerEchoJob.typeName, userId: 1).isEmpty)
             #expect(try await store.recoverExpired(partition: partition, now: now + 500) == 0)
             #expect(try await store.recoverExpired(partition: partition, now: now + 1_001) == 1)
             let lost = try #require(try await scheduler.job(id: job.id))
