@@ -244,7 +244,7 @@ extension RedisBenchmarkCommand {
     /// other CPUs. Threads created later, and redis-benchmark (a child),
     /// inherit the mask.
     private func pinCPUs(server: RedisServerProcess) async throws {
-        guard let taskset = RedisBenchmarkTool.findExecutable("taskset") else {
+        guard let taskset = RedisServerProcess.findExecutable("taskset") else {
             throw BenchmarkError("--pin needs taskset (Debian package util-linux)")
         }
         let probe = RedisClient(configuration: try RedisConfiguration(url: server.url))

@@ -20,19 +20,11 @@ struct RedisBenchmarkTool: Sendable {
     let connectionArguments: [String]
 
     init(configuration: RedisConfiguration) throws {
-        guard let executable = Self.findExecutable("redis-benchmark") else {
+        guard let executable = RedisServerProcess.findExecutable("redis-benchmark") else {
             throw BenchmarkError("redis-benchmark not found on PATH; install redis-tools (make deps does)")
         }
         self.executable = executable
-        var arguments: [String]
-        switch configuration.endpoint {
-        case .tcp(let host, let port): arguments = ["-h", host, "-p", String(port)]
-        case .unixSocket(let path): arguments = ["-s", path]
-        }
-        if let username = configuration.username { arguments += ["--user", username] }
-        if let password = configuration.password { arguments += ["-a", password, "--no-auth-warning"] }
-        if configuration.database != 0 { arguments += ["--dbnum", String(configuration.database)] }
-        self.connectionArguments = arguments
+        self.connectionArguments = configuration.commandLineArguments
     }
 
     /// The arguments of one run (`-n` is the same total the client sends).
@@ -84,11 +76,5 @@ struct RedisBenchmarkTool: Sendable {
         line.split(separator: ",", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
         }
-    }
-
-    static func findExecutable(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let directories = path.split(separator: ":").map(String.init) + ["/usr/bin", "/usr/local/bin", "/opt/homebrew/bin"]
-        return directories.map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 }

@@ -225,15 +225,7 @@ struct Workers {
 /// `redis-benchmark -t set -c 50 -n 200000 -q` on the same server.
 enum RedisBenchmark {
     static func arguments(for configuration: RedisConfiguration, clients: Int, requests: Int) -> [String] {
-        var arguments: [String]
-        switch configuration.endpoint {
-        case .tcp(let host, let port): arguments = ["-h", host, "-p", String(port)]
-        case .unixSocket(let path): arguments = ["-s", path]
-        }
-        if let username = configuration.username { arguments += ["--user", username] }
-        if let password = configuration.password { arguments += ["-a", password, "--no-auth-warning"] }
-        if configuration.database != 0 { arguments += ["--dbnum", String(configuration.database)] }
-        return arguments + ["-t", "set", "-c", String(clients), "-n", String(requests), "-q"]
+        configuration.commandLineArguments + ["-t", "set", "-c", String(clients), "-n", String(requests), "-q"]
     }
 
     static func printable(for configuration: RedisConfiguration, clients: Int, requests: Int) -> String {
@@ -244,9 +236,7 @@ enum RedisBenchmark {
 
     /// Runs it and returns `SET` requests per second.
     static func setRate(configuration: RedisConfiguration, clients: Int, requests: Int, scratch: String) async throws -> Double {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let directories = path.split(separator: ":").map(String.init) + ["/usr/bin", "/usr/local/bin", "/opt/homebrew/bin"]
-        guard let executable = directories.map({ $0 + "/redis-benchmark" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        guard let executable = RedisServerProcess.findExecutable("redis-benchmark") else {
             throw BenchError("redis-benchmark not found on PATH; install redis-tools (make deps does)")
         }
         let output = scratch + "/redis-benchmark-\(UInt32.random(in: 0...UInt32.max)).txt"

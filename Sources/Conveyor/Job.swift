@@ -90,7 +90,7 @@ public struct JobRegistry<App: Sendable>: Sendable {
                 input = nothing
             } else {
                 do {
-                    input = try JSONDecoder().decode(J.Input.self, from: Data((job.dataText ?? "null").utf8))
+                    input = try JSONDecoder().decode(J.Input.self, from: Data((job.dataJSON ?? "null").utf8))
                 } catch {
                     throw ConveyorError(.invalidData, "data of job \(job.id) does not decode as \(J.typeName)'s input: \(error)")
                 }

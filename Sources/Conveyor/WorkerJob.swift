@@ -78,8 +78,6 @@ public struct WorkerJob: Sendable, Hashable {
     public func decodeData<Input: Decodable>(as type: Input.Type = Input.self) throws -> Input {
         try JSONDecoder().decode(Input.self, from: Data((dataJSON ?? "null").utf8))
     }
-
-    var dataText: String? { dataJSON }
 }
 
 extension WorkerJob {

@@ -34,10 +34,16 @@ struct DemoCommand: AsyncParsableCommand {
         let scheduler = JobScheduler(
             client: client, configuration: .init(keys: keys, knownJobTypes: Set(environment.jobTypeNames))
         )
-        // A fresh start: the demo's own namespace only.
+        // A fresh start: the demo's own namespace only, with SCAN (the server
+        // may be a shared 127.0.0.1:6379, where KEYS would block everyone).
         for partition in keys.partitions {
-            let stale = try await client.send("KEYS", partition.prefix + "*").array?.compactMap(\.string) ?? []
-            if !stale.isEmpty { try await client.send(RedisCommand("DEL", argumentList: stale)) }
+            var cursor = "0"
+            repeat {
+                let reply = try await client.send("SCAN", cursor, "MATCH", partition.prefix + "*", "COUNT", 1000).array ?? []
+                cursor = reply.first?.string ?? "0"
+                let stale = reply.dropFirst().first?.array?.compactMap(\.string) ?? []
+                if !stale.isEmpty { try await client.send(RedisCommand("DEL", argumentList: stale)) }
+            } while cursor != "0"
         }
 
         let start = Date()

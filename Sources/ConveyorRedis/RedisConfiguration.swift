@@ -108,6 +108,23 @@ public struct RedisConfiguration: Sendable, Hashable {
     }
 }
 
+extension RedisConfiguration {
+    /// The connection flags `redis-cli` and `redis-benchmark` take for this
+    /// configuration (`-h`/`-p` or `-s`, `--user`, `-a`, `--dbnum`). They contain
+    /// the password: never print them unredacted.
+    public var commandLineArguments: [String] {
+        var arguments: [String]
+        switch endpoint {
+        case .tcp(let host, let port): arguments = ["-h", host, "-p", String(port)]
+        case .unixSocket(let path): arguments = ["-s", path]
+        }
+        if let username { arguments += ["--user", username] }
+        if let password { arguments += ["-a", password, "--no-auth-warning"] }
+        if database != 0 { arguments += ["--dbnum", String(database)] }
+        return arguments
+    }
+}
+
 extension RedisConfiguration: CustomStringConvertible {
     public var description: String { redactedURL }
 }

@@ -75,21 +75,18 @@ extension RedisClient {
     @discardableResult
     public func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
         // The common case, one round trip with no arrays: the script is loaded.
+        var reply: RESPValue?
         if let sha = call.script.sha {
-            let reply = try await connection().sendReturningErrors(call.command(sha: sha), timeout: timeout)
-            if case .error(let message) = reply, !message.hasPrefix("NOSCRIPT") {
-                throw RedisError.server(message, command: "EVALSHA \(call.script.name)")
-            } else if case .error = reply {
-                // fall through to the reloading path
-            } else {
-                return reply
-            }
+            reply = try await connection().sendReturningErrors(call.command(sha: sha), timeout: timeout)
         }
-        let replies = try await evalPipelined([call], timeout: timeout)
-        if case .error(let message) = replies[0] {
+        if reply == nil || reply?.isNoScriptError == true {
+            // Not loaded yet, or flushed: the reloading path.
+            reply = try await evalPipelined([call], timeout: timeout)[0]
+        }
+        if case .error(let message)? = reply {
             throw RedisError.server(message, command: "EVALSHA \(call.script.name)")
         }
-        return replies[0]
+        return reply!
     }
 
     /// Runs many script calls in one pipelined write; replies come back in
@@ -108,10 +105,7 @@ extension RedisClient {
             commands.append(call.command(sha: sha!))
         }
         var replies = try await pipeline(commands, timeout: timeout)
-        let missing = replies.indices.filter { index in
-            if case .error(let message) = replies[index] { return message.hasPrefix("NOSCRIPT") }
-            return false
-        }
+        let missing = replies.indices.filter { replies[$0].isNoScriptError }
         guard !missing.isEmpty else { return replies }
         var reloaded = Set<ObjectIdentifier>()
         for index in missing where reloaded.insert(ObjectIdentifier(calls[index].script)).inserted {
@@ -120,7 +114,7 @@ extension RedisClient {
         let retried = try await pipeline(missing.map { calls[$0].command(sha: calls[$0].script.sha!) }, timeout: timeout)
         var stillMissing: [Int] = []
         for (index, reply) in zip(missing, retried) {
-            if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+            if reply.isNoScriptError {
                 stillMissing.append(index)
             } else {
                 replies[index] = reply
@@ -142,5 +136,13 @@ extension RedisClient {
             throw RedisError(.unexpectedReply, message: "SCRIPT LOAD \(script.name) returned \(reply)")
         }
         script.remember(sha: sha)
+    }
+}
+
+extension RESPValue {
+    /// `-NOSCRIPT ...`: the server does not have the script (flushed, restarted, failed over).
+    var isNoScriptError: Bool {
+        if case .error(let message) = self { return message.hasPrefix("NOSCRIPT") }
+        return false
     }
 }

@@ -177,7 +177,9 @@ public final class RedisServerProcess: Sendable {
         return text.split(separator: " ").first.flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
-    static func findExecutable(_ name: String) -> String? {
+    /// The first executable called `name` on `PATH` (then /usr/bin, /usr/sbin,
+    /// /usr/local/bin, /opt/homebrew/bin), or `nil`.
+    public static func findExecutable(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
         let directories = path.split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/opt/homebrew/bin"]
         for directory in directories {

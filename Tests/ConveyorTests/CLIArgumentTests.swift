@@ -37,13 +37,7 @@ struct CLIArgumentTests {
         ]
     )
     func invalid(arguments: [String], expected: String) {
-        do {
-            try ConveyorCLI.validate(arguments: arguments)
-            Issue.record("\(arguments) was accepted")
-        } catch {
-            let message = ConveyorCommand.message(for: error)
-            #expect(message.localizedCaseInsensitiveContains(expected), "\(message)")
-        }
+        expectRejected(arguments, mentioning: expected)
     }
 
     @Test("--due offsets and dates")
@@ -57,5 +51,16 @@ struct CLIArgumentTests {
         #expect(try parseDue("2026-12-01T09:00:00.250Z", now: now) == Date(timeIntervalSince1970: 1_796_115_600.25))
         #expect(throws: (any Error).self) { try parseDue("+10x", now: now) }
         #expect(throws: (any Error).self) { try parseDue("+-3s", now: now) }
+    }
+}
+
+/// Expects the CLI to reject `arguments` with a message that mentions `expected`.
+func expectRejected(_ arguments: [String], mentioning expected: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    do {
+        try ConveyorCLI.validate(arguments: arguments)
+        Issue.record("\(arguments) was accepted", sourceLocation: sourceLocation)
+    } catch {
+        let message = ConveyorCommand.message(for: error)
+        #expect(message.localizedCaseInsensitiveContains(expected), "\(message)", sourceLocation: sourceLocation)
     }
 }

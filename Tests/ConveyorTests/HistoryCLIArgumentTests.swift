@@ -34,13 +34,7 @@ struct HistoryCLIArgumentTests {
         ]
     )
     func invalid(arguments: [String], expected: String) {
-        do {
-            try ConveyorCLI.validate(arguments: arguments)
-            Issue.record("\(arguments) was accepted")
-        } catch {
-            let message = ConveyorCommand.message(for: error)
-            #expect(message.localizedCaseInsensitiveContains(expected), "\(message)")
-        }
+        expectRejected(arguments, mentioning: expected)
     }
 
     @Test("--max-file-size units")
