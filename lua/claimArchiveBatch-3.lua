@@ -18,12 +18,14 @@
       ARGV[3] maxCount          largest batch, 0..1000; 0 = only return the held batch
 
     Output:
-      {resumed, nextRemoveAt, job, job, ...}
+      {resumed, nextRemoveAt, id1, fields1, id2, fields2, ...}
         resumed       1 when the jobs are the batch this archiver already held, else 0
         nextRemoveAt  removeAt ms of the earliest finished job not claimed by anyone after
                       this call, or -1 when there is none
-        job           {id, field1, value1, ...} as getJobs returns it (parts of d/r
-                      joined); {id} alone when the claimed job's hash no longer exists
+        idN           integer id of a claimed job
+        fieldsN       its HGETALL reply {field1, value1, ...} as Redis built it (long
+                      `d`/`r` still in parts, which the client joins); {} when the
+                      claimed job's hash no longer exists
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
@@ -34,7 +36,6 @@ local archivingKey = KEYS[3]
 
 --- @include "checkInt"
 --- @include "toIntString"
---- @include "readJobFields"
 
 local now = checkInt(ARGV[1], "now")
 local archiverId = ARGV[2]
@@ -93,8 +94,7 @@ end
 
 local result = {resumed, nextRemoveAt}
 for _, id in ipairs(ids) do
-  local job = readJobFields(jobPrefix .. id)
-  table.insert(job, 1, tonumber(id))
-  result[#result + 1] = job
+  result[#result + 1] = tonumber(id)
+  result[#result + 1] = rcall("HGETALL", jobPrefix .. id)
 end
 return result

@@ -22,12 +22,15 @@
       ARGV[4] leaseMs           lease duration, ms
 
     Output:
-      {nextDue, job1, job2, ...}
+      {nextDue, id1, fields1, id2, fields2, ...}
         nextDue  integer: the earliest due time still in `due` after the claim, ms;
                  -1 when `due` is empty (it may be <= now: more work is waiting)
-        jobN     {id, field1, value1, field2, value2, ...}: id is an integer, then the
-                 job hash's fields as stored (short names, see lua/README.md; `d` and `r`
-                 whole), including the new st and w
+        idN      integer id of a claimed job
+        fieldsN  the job's HGETALL reply before the claim: {field1, value1, ...}, short
+                 names (lua/README.md), long `d`/`r` still in parts (the client joins
+                 them). The claim's st (= now) and w (= workerId) are not in it: the
+                 caller sent both. Handed over as Redis built it, because copying it
+                 into a new Lua table per job was most of this script's cost.
       error "ERR conveyor: ..." when an argument is invalid
 ]]
 local rcall = redis.call
@@ -41,7 +44,6 @@ local wakeKey = KEYS[6]
 
 --- @include "checkInt"
 --- @include "toIntString"
---- @include "readJobFields"
 --- @include "wakeWorker"
 
 local now = checkInt(ARGV[1], "now")
@@ -62,24 +64,25 @@ if #ids > 0 then
   local runningArgs, leaseArgs, pairKeys, pairIds = {}, {}, {}, {}
   for _, id in ipairs(ids) do
     local jobKey = jobPrefix .. id
-    local job = readJobFields(jobKey)
+    local job = rcall("HGETALL", jobKey)
+    -- insertJob writes t and u first, so they are found without a scan.
     local jobType, userId
-    for i = 1, #job, 2 do
-      if job[i] == "t" then jobType = job[i + 1] elseif job[i] == "u" then userId = job[i + 1] end
+    if job[1] == "t" and job[3] == "u" then
+      jobType, userId = job[2], job[4]
+    else
+      for i = 1, #job, 2 do
+        if job[i] == "t" then jobType = job[i + 1] elseif job[i] == "u" then userId = job[i + 1] end
+      end
     end
     if jobType then
       pairKeys[#pairKeys + 1] = jobType .. ":" .. userId
       pairIds[#pairIds + 1] = id
       rcall("HSET", jobKey, "st", nowText, "w", workerId)
-      job[#job + 1] = "st"
-      job[#job + 1] = nowText
-      job[#job + 1] = "w"
-      job[#job + 1] = workerId
       runningArgs[#runningArgs + 1] = nowText
       runningArgs[#runningArgs + 1] = id
       leaseArgs[#leaseArgs + 1] = leaseText
       leaseArgs[#leaseArgs + 1] = id
-      table.insert(job, 1, tonumber(id))
+      result[#result + 1] = tonumber(id)
       result[#result + 1] = job
     end
   end

@@ -16,10 +16,23 @@ struct JobStore: Sendable {
             keys: [partition.jobPrefix, partition.due, partition.pending, partition.running, partition.leases, partition.wake],
             arguments: [now, workerId, maxCount, leaseMs]
         )
-        guard let items = reply.array, let nextDue = items.first?.int else {
+        guard let items = reply.array, let nextDue = items.first?.int, items.count % 2 == 1 else {
             throw ConveyorError(.redis, "claimJobs returned \(reply)")
         }
-        return (items.dropFirst().compactMap(WorkerJob.init(reply:)), nextDue < 0 ? nil : nextDue)
+        let started = Date(milliseconds: now)
+        var jobs: [WorkerJob] = []
+        jobs.reserveCapacity(items.count / 2)
+        for index in stride(from: 1, to: items.count, by: 2) {
+            guard let id = items[index].int, let fields = items[index + 1].array else {
+                throw ConveyorError(.redis, "claimJobs returned the entry \(items[index]), \(items[index + 1])")
+            }
+            // The script sets st and w as the claim; the reply is the hash before it.
+            guard var job = WorkerJob(id: id, hashFields: fields) else { continue }
+            job.started = started
+            job.workerId = workerId
+            jobs.append(job)
+        }
+        return (jobs, nextDue < 0 ? nil : nextDue)
     }
 
     /// One finished job as the worker reports it.

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// A job as stored: what was scheduled, and what happened to it.
 ///
@@ -81,46 +82,119 @@ public struct WorkerJob: Sendable, Hashable {
 }
 
 extension WorkerJob {
-    /// Builds a record from the short hash fields the Lua scripts store
-    /// (`lua/README.md`, "Job hash fields"). The one place that knows them.
-    init?(id: Int, fields: [String: String]) {
-        func ms(_ key: String) -> Date? {
-            fields[key].flatMap(Int.init).map { Date(milliseconds: $0) }
-        }
-        guard let type = fields["t"], let userId = fields["u"].flatMap(Int.init), let createdAt = ms("ca") else {
-            return nil
-        }
+    /// Builds a record from a job hash's short fields and values as `HGETALL`
+    /// returns them (`lua/README.md`, "Job hash fields"). The one place that
+    /// knows them. Values split into 64-byte parts (`d`, `d2`, `d3`, …; `r`,
+    /// `r2`, … — `lua/includes/appendChunked.lua`) are joined again, in any
+    /// field order. Returns `nil` without `t`, `u` or `ca`.
+    init?<Fields: Collection<RESPValue>>(id: Int, hashFields: Fields) {
+        var type: String?
+        var userId: Int?
+        var createdMs: Int?
+        var data = ChunkedValue()
+        var result = ChunkedValue()
         self.id = id
+        self.type = ""
+        self.userId = 0
+        self.createdAt = Date(timeIntervalSince1970: 0)
+        self.due = createdAt
+        self.autoRescheduleOnFailure = false
+        self.autoRescheduleOnFailureDelay = 0
+        self.removeDelay = 0
+        self.attempt = 1
+        var dueMs: Int?
+        var index = hashFields.startIndex
+        while index != hashFields.endIndex {
+            let valueIndex = hashFields.index(after: index)
+            guard valueIndex != hashFields.endIndex else { break }
+            defer { index = hashFields.index(after: valueIndex) }
+            guard case .bulkString(let key) = hashFields[index], case .bulkString(let value) = hashFields[valueIndex] else { continue }
+            switch key.readableBytesView.count == 1 ? key.readableBytesView.first! : 0 {
+            case UInt8(ascii: "t"): type = String(buffer: value)
+            case UInt8(ascii: "u"): userId = value.decimalInt
+            case UInt8(ascii: "d"): data.add(part: 1, value)
+            case UInt8(ascii: "r"): result.add(part: 1, value)
+            case UInt8(ascii: "a"): attempt = value.decimalInt ?? 1
+            case UInt8(ascii: "w"): workerId = String(buffer: value)
+            default:
+                switch String(buffer: key) {
+                case "ca": createdMs = value.decimalInt
+                case "du": dueMs = value.decimalInt
+                case "st": started = value.decimalInt.map(Date.init(milliseconds:))
+                case "fi": finished = value.decimalInt.map(Date.init(milliseconds:))
+                case "ok": success = value.readableBytesView.first == UInt8(ascii: "1")
+                case "cr": cronSchedule = String(buffer: value)
+                case "tz": cronTimeZone = String(buffer: value)
+                case "ar": autoRescheduleOnFailure = value.readableBytesView.first == UInt8(ascii: "1")
+                case "ard": autoRescheduleOnFailureDelay = value.decimalInt ?? 0
+                case "rmd": removeDelay = value.decimalInt ?? 0
+                case "rf": rescheduledFromJob = value.decimalInt
+                case let name:
+                    // d2, d3, … and r2, r3, …: later parts of a split value.
+                    guard let base = name.utf8.first, base == UInt8(ascii: "d") || base == UInt8(ascii: "r"),
+                        let part = Int(name.dropFirst()), part >= 2
+                    else { continue }
+                    if base == UInt8(ascii: "d") { data.add(part: part, value) } else { result.add(part: part, value) }
+                }
+            }
+        }
+        guard let type, let userId, let createdMs else { return nil }
         self.type = type
         self.userId = userId
-        self.dataJSON = fields["d"]
-        self.createdAt = createdAt
-        self.due = ms("du") ?? createdAt
-        self.started = ms("st")
-        self.finished = ms("fi")
-        self.success = fields["ok"].map { $0 == "1" }
-        self.resultJSON = fields["r"]
-        self.cronSchedule = fields["cr"]
-        self.cronTimeZone = fields["tz"]
-        self.autoRescheduleOnFailure = fields["ar"] == "1"
-        self.autoRescheduleOnFailureDelay = fields["ard"].flatMap(Int.init) ?? 0
-        self.removeDelay = fields["rmd"].flatMap(Int.init) ?? 0
-        self.rescheduledFromJob = fields["rf"].flatMap(Int.init)
-        self.attempt = fields["a"].flatMap(Int.init) ?? 1
-        self.workerId = fields["w"]
+        self.createdAt = Date(milliseconds: createdMs)
+        self.due = dueMs.map(Date.init(milliseconds:)) ?? createdAt
+        self.dataJSON = data.joined
+        self.resultJSON = result.joined
     }
 
-    /// Parses `{id, field, value, ...}` as returned by `getJobs` and `claimJobs`.
+    /// Parses `{id, field, value, ...}` as returned by `getJobs`.
     init?(reply: RESPValue) {
         guard let items = reply.array, let id = items.first?.int else { return nil }
-        var fields: [String: String] = [:]
-        fields.reserveCapacity(items.count / 2)
-        var index = 1
-        while index + 1 < items.count {
-            if let key = items[index].string, let value = items[index + 1].string { fields[key] = value }
-            index += 2
+        self.init(id: id, hashFields: items.dropFirst())
+    }
+}
+
+/// A hash value stored whole or in numbered 64-byte parts.
+private struct ChunkedValue {
+    private var first: ByteBuffer?
+    private var rest: [(part: Int, bytes: ByteBuffer)] = []
+
+    mutating func add(part: Int, _ bytes: ByteBuffer) {
+        if part == 1 { first = bytes } else { rest.append((part, bytes)) }
+    }
+
+    var joined: String? {
+        guard var whole = first else { return nil }
+        if rest.isEmpty { return String(buffer: whole) }
+        for (_, bytes) in rest.sorted(by: { $0.part < $1.part }) {
+            var bytes = bytes
+            whole.writeBuffer(&bytes)
         }
-        self.init(id: id, fields: fields)
+        return String(buffer: whole)
+    }
+}
+
+extension ByteBuffer {
+    /// The bytes as a canonical decimal integer (optional leading `-`), without
+    /// going through `String`; `nil` if they are anything else or overflow.
+    var decimalInt: Int? {
+        let bytes = readableBytesView
+        guard !bytes.isEmpty, bytes.count <= 20 else { return nil }
+        var value = 0
+        var negative = false
+        for (offset, byte) in bytes.enumerated() {
+            if offset == 0 && byte == UInt8(ascii: "-") && bytes.count > 1 {
+                negative = true
+                continue
+            }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let digit = Int(byte &- UInt8(ascii: "0"))
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = negative ? times10.subtractingReportingOverflow(digit) : times10.addingReportingOverflow(digit)
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+        }
+        return value
     }
 }
 

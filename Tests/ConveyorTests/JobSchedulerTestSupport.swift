@@ -94,13 +94,10 @@ struct SchedulerHarness: Sendable {
     func claim(
         partition index: Int = 0, workerId: String = "worker-1", maxCount: Int = 100, leaseMs: Int = 30_000
     ) async throws -> [WorkerJob] {
-        let p = keys.partition(index)
-        let reply = try await client.eval(RedisScriptCall(
-            LuaScripts.claimJobs, keys: [p.jobPrefix, p.due, p.pending, p.running, p.leases, p.wake],
-            arguments: [clock.nowMilliseconds, workerId, maxCount, leaseMs]
-        ))
-        let items = try #require(reply.array, "claimJobs returned \(reply)")
-        return try items.dropFirst().map { item in try #require(WorkerJob(reply: item), "bad claimed job \(item)") }
+        let store = JobStore(client: client, keys: keys, staleAfterMs: 3_600_000)
+        return try await store.claim(
+            partition: keys.partition(index), now: clock.nowMilliseconds, workerId: workerId, maxCount: maxCount, leaseMs: leaseMs
+        ).jobs
     }
 
     /// Completes one running job as `workerId`, at the clock's now (`completeJobs-8`).

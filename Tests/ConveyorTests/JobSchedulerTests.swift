@@ -105,6 +105,16 @@ struct JobSchedulerTests {
             let read = try await h.requireJob(created.id)
             #expect(read.dataJSON == created.dataJSON)
             #expect(try read.decodeData(as: String.self) == text)
+            // claimJobs and claimArchiveBatch hand over the stored parts; the client joins them.
+            let claimed = try await h.claim()
+            #expect(claimed.map(\.dataJSON) == [created.dataJSON])
+            let resultJSON = "[" + (created.dataJSON ?? "") + "]"
+            #expect(try await h.complete(created.id, success: true, resultJSON: resultJSON).outcome == 1)
+            let archived = try await ArchiveStore(client: h.client, keys: h.keys).claim(
+                partition: h.keys.partition(0), now: h.clock.nowMilliseconds, archiverId: "archiver-test", maxCount: 10
+            )
+            #expect(archived.jobs.map(\.dataJSON) == [created.dataJSON])
+            #expect(archived.jobs.map(\.resultJSON) == [resultJSON])
         }
     }
 

@@ -32,12 +32,14 @@ struct ArchiveStore: Sendable {
         }
         var ids: [Int] = []
         var jobs: [WorkerJob] = []
-        for entry in items.dropFirst(2) {
-            guard let id = entry.array?.first?.int else {
-                throw ConveyorError(.redis, "claimArchiveBatch returned the entry \(entry)")
+        guard items.count % 2 == 0 else { throw ConveyorError(.redis, "claimArchiveBatch returned \(reply)") }
+        for index in stride(from: 2, to: items.count, by: 2) {
+            guard let id = items[index].int, let fields = items[index + 1].array else {
+                throw ConveyorError(.redis, "claimArchiveBatch returned the entry \(items[index]), \(items[index + 1])")
             }
             ids.append(id)
-            if let job = WorkerJob(reply: entry) { jobs.append(job) }
+            // An empty reply: the claimed job's hash is gone; only its claim is deleted.
+            if let job = WorkerJob(id: id, hashFields: fields) { jobs.append(job) }
         }
         return Claim(resumed: resumed == 1, ids: ids, jobs: jobs, nextRemoveAt: next < 0 ? nil : next)
     }
