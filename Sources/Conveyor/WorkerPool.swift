@@ -40,8 +40,9 @@ public final class WorkerPool<App: Sendable>: Service {
     private struct Running {
         var job: WorkerJob
         var interruption: String?
-        var cancel: @Sendable () -> Void
-        /// Where the job's result arrives (or shutdown's verdict, if it never does).
+        /// Cancels the job's task; `nil` until the task exists.
+        var cancel: (@Sendable () -> Void)?
+        /// Who reports the result: the job's task, or shutdown if it never ends.
         var outcome: JobOutcome
         /// When the job times out.
         var deadline: ContinuousClock.Instant
@@ -54,8 +55,13 @@ public final class WorkerPool<App: Sendable>: Service {
     private let blockedOn = Mutex<RedisConnection?>(nil)
     /// Ends the dispatcher's idle wait: a wake marker arrived, or shutdown.
     private let wakeup = Wakeup()
+    /// Signals the dispatcher: a runner slot was freed or a claim returned.
     private let freeSlots: AsyncStream<Void>
     private let freeSlotsContinuation: AsyncStream<Void>.Continuation
+    /// `claimJobs` calls in flight and what they decided.
+    private let claims = Mutex(ClaimState())
+    /// Jobs started whose completion is not written yet (shutdown waits for them).
+    private let unwritten = Mutex(0)
 
     /// Creates a pool.
     /// - Parameters:
@@ -92,6 +98,10 @@ public final class WorkerPool<App: Sendable>: Service {
             } onGracefulShutdown: {
                 self.beginShutdown()
             }
+            // Jobs that claims still in flight return are started, and drained below.
+            while self.claims.withLock({ $0.inFlight > 0 }) {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
             // Claiming stopped; jobs in flight get the grace period, then are
             // failed. On cancellation (a hard stop) there is no grace period. An
             // unstructured task, because a cancelled one could not wait at all.
@@ -117,49 +127,85 @@ public final class WorkerPool<App: Sendable>: Service {
         }
     }
 
+    /// Claims jobs for free runners. Claims run as child tasks, so a second
+    /// one can be on its way while the first is in flight (for runners freed
+    /// meanwhile): Redis never waits for this process's round trip, and no
+    /// job is claimed without a free runner for it.
     private func dispatch(into group: inout DiscardingTaskGroup) async {
-        var slotsIterator = freeSlots.makeAsyncIterator()
-        var backoff = Duration.milliseconds(50)
+        var signals = freeSlots.makeAsyncIterator()
+        let concurrency = configuration.concurrency
+        // A second claim in flight only for a worthwhile batch.
+        let pipelinedBatch = max(1, concurrency / 4)
         while !isStopping {
-            let free = configuration.concurrency - running.withLock { $0.count }
-            if free <= 0 {
-                _ = await slotsIterator.next()
-                continue
+            let held = running.withLock { $0.count }
+            let step: DispatchStep = claims.withLock { state in
+                let free = concurrency - held - state.reserved
+                if let pause = state.pause {
+                    return state.inFlight == 0 ? .pause(pause) : .waitForSignal
+                }
+                guard free > 0, state.inFlight < 2, state.inFlight == 0 || free >= pipelinedBatch else {
+                    return .waitForSignal
+                }
+                state.inFlight += 1
+                state.reserved += free
+                return .claim(free)
             }
-            do {
-                var earliest: Int?
-                var claimedAny = false
-                for partition in configuration.keys.partitions {
-                    let available = configuration.concurrency - running.withLock { $0.count }
-                    guard available > 0 else { break }
-                    let (jobs, nextDue) = try await store.claim(
-                        partition: partition, now: nowMs, workerId: configuration.workerId, maxCount: available,
-                        leaseMs: Self.ms(configuration.leaseDuration)
-                    )
-                    for job in jobs {
-                        claimedAny = true
-                        start(job, in: &group)
-                    }
-                    if let nextDue { earliest = min(earliest ?? nextDue, nextDue) }
-                }
-                backoff = .milliseconds(50)
-                if claimedAny { continue }
-                let wait: Duration
-                if let earliest {
-                    let untilDue = earliest - nowMs
-                    if untilDue <= 0 { continue }
-                    wait = min(.milliseconds(untilDue), configuration.maxIdleWait)
-                } else {
-                    wait = configuration.maxIdleWait
-                }
-                await wakeup.wait(upTo: wait)
-            } catch {
-                if isStopping { break }
-                logger.warning("worker could not claim jobs; retrying", metadata: ["conveyor.error": "\(error)", "conveyor.retry_ms": "\(Self.ms(backoff))"])
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(5))
+            switch step {
+            case .claim(let count):
+                group.addTask { await self.claimAndStart(count) }
+            case .waitForSignal:
+                _ = await signals.next()
+            case .pause(let duration):
+                await wakeup.wait(upTo: duration)
+                claims.withLock { $0.pause = nil }
             }
         }
+    }
+
+    /// One claim of up to `count` jobs over the partitions, the jobs started,
+    /// and the dispatcher told whether to claim again at once or to pause
+    /// until a wake marker, the next due time or the end of an error backoff.
+    private func claimAndStart(_ count: Int) async {
+        var claimed = 0
+        var earliest: Int?
+        var failure: (any Error)?
+        do {
+            for partition in configuration.keys.partitions where claimed < count {
+                let (jobs, nextDue) = try await store.claim(
+                    partition: partition, now: nowMs, workerId: configuration.workerId, maxCount: count - claimed,
+                    leaseMs: Self.ms(configuration.leaseDuration)
+                )
+                for job in jobs { start(job) }
+                claimed += jobs.count
+                if let nextDue { earliest = min(earliest ?? nextDue, nextDue) }
+            }
+        } catch {
+            failure = error
+        }
+        let now = nowMs
+        let backoff: Duration? = claims.withLock { state in
+            state.inFlight -= 1
+            state.reserved -= count
+            if failure != nil {
+                state.pause = state.backoff
+                defer { state.backoff = min(state.backoff * 2, .seconds(5)) }
+                return state.backoff
+            }
+            state.backoff = .milliseconds(50)
+            if claimed == count {
+                state.pause = nil  // maybe more is due: claim again
+            } else if let earliest, earliest <= now {
+                state.pause = nil  // became due meanwhile
+            } else {
+                // Nothing more is due: wait for a wake marker or the next due time.
+                state.pause = min(earliest.map { .milliseconds($0 - now) } ?? configuration.maxIdleWait, configuration.maxIdleWait)
+            }
+            return nil
+        }
+        if let failure, let backoff, !isStopping {
+            logger.warning("worker could not claim jobs; retrying", metadata: ["conveyor.error": "\(failure)", "conveyor.retry_ms": "\(Self.ms(backoff))"])
+        }
+        freeSlotsContinuation.yield()
     }
 
     /// Keeps one `BLPOP` on the partitions' wake lists outstanding and turns
@@ -198,9 +244,16 @@ public final class WorkerPool<App: Sendable>: Service {
         }
     }
 
-    private func start(_ job: WorkerJob, in group: inout DiscardingTaskGroup) {
+    /// Runs a claimed job in its own task, which then writes its completion.
+    private func start(_ job: WorkerJob) {
         let outcome = JobOutcome()
-        let jobTask = Task { [registry, app, logger] in
+        unwritten.withLock { $0 += 1 }
+        let timeout = configuration.jobTimeoutByType[job.type] ?? configuration.jobTimeout
+        // Registered before the task exists, so a fast job cannot finish first.
+        running.withLock {
+            $0[job.id] = Running(job: job, interruption: nil, cancel: nil, outcome: outcome, deadline: .now + timeout)
+        }
+        let task = Task { [registry, app, logger] in
             // One metadata assignment: handlers such as StreamLogHandler
             // re-render their metadata on every change.
             var log = logger
@@ -209,26 +262,29 @@ public final class WorkerPool<App: Sendable>: Service {
             metadata["conveyor.job.type"] = .string(job.type)
             metadata["conveyor.user.id"] = .stringConvertible(job.userId)
             log.handler.metadata = metadata
+            let result: Result<String?, any Error>
             do {
                 guard let runner = registry.runner(for: job.type) else {
                     throw ConveyorError(.unknownJobType, "unknown job type \"\(job.type)\": this worker runs \(registry.typeNames.joined(separator: ", "))")
                 }
-                outcome.fulfil(.success(try await runner(app, job, log)))
+                result = .success(try await runner(app, job, log))
             } catch {
-                outcome.fulfil(.failure(error))
+                result = .failure(error)
+            }
+            // Shutdown may have given up on this job already and finished it.
+            if outcome.claimDelivery() {
+                await self.finish(job, outcome: result)
             }
         }
-        let timeout = configuration.jobTimeoutByType[job.type] ?? configuration.jobTimeout
-        running.withLock {
-            $0[job.id] = Running(job: job, interruption: nil, cancel: { jobTask.cancel() }, outcome: outcome, deadline: .now + timeout)
+        let interrupted = running.withLock { running in
+            running[job.id]?.cancel = { task.cancel() }
+            return running[job.id]?.interruption != nil
         }
-        group.addTask {
-            await self.finish(job, outcome: outcome)
-        }
+        if interrupted { task.cancel() }
     }
 
-    private func finish(_ job: WorkerJob, outcome jobOutcome: JobOutcome) async {
-        let outcome = await jobOutcome.value()
+    private func finish(_ job: WorkerJob, outcome: Result<String?, any Error>) async {
+        defer { unwritten.withLock { $0 -= 1 } }
         let interruption = running.withLock { $0.removeValue(forKey: job.id)?.interruption }
         freeSlotsContinuation.yield()
 
@@ -423,11 +479,17 @@ public final class WorkerPool<App: Sendable>: Service {
         let abandonAt = ContinuousClock.now + .seconds(5)
         while running.withLock({ !$0.isEmpty }) {
             if ContinuousClock.now >= abandonAt {
-                let stuck = running.withLock { $0.values.map(\.outcome) }
-                for outcome in stuck { outcome.fulfil(.failure(CancellationError())) }
+                let stuck = running.withLock { $0.values.map { ($0.job, $0.outcome) } }
                 logger.warning("jobs ignored cancellation at shutdown; failed without their results", metadata: ["conveyor.jobs": "\(stuck.count)"])
+                for (job, outcome) in stuck where outcome.claimDelivery() {
+                    await finish(job, outcome: .failure(CancellationError()))
+                }
                 break
             }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        // Completions still being written (each retries transient failures).
+        while unwritten.withLock({ $0 > 0 }) {
             try? await Task.sleep(for: .milliseconds(10))
         }
     }
@@ -509,6 +571,25 @@ public struct WorkerPoolEvent: Sendable {
     public var written: Bool
 }
 
+/// The dispatcher's claims in flight.
+struct ClaimState {
+    /// `claimJobs` calls in flight (at most 2).
+    var inFlight = 0
+    /// Runner slots those calls may fill.
+    var reserved = 0
+    /// Set when the last claim found nothing more due, or failed: how long to
+    /// wait (for a wake marker, the next due time, or the retry) before claiming.
+    var pause: Duration?
+    /// The next retry delay after a failed claim.
+    var backoff = Duration.milliseconds(50)
+}
+
+enum DispatchStep {
+    case claim(Int)
+    case waitForSignal
+    case pause(Duration)
+}
+
 /// Completions waiting for the in-flight `completeJobs` call of their partition.
 struct CompletionQueue {
     var waiting: [Int: [QueuedCompletion]] = [:]
@@ -529,33 +610,15 @@ enum CompletionRole: Sendable {
     case written(Bool, Int?)
 }
 
-/// A job's result, delivered once: by the job's task, or by shutdown when
-/// the job ignores cancellation (whichever comes first).
+/// Decides once who reports a job's result: the job's own task when it
+/// ends, or shutdown when the job ignores cancellation past its grace period.
 final class JobOutcome: Sendable {
-    private let state = Mutex<(result: Result<String?, any Error>?, waiter: CheckedContinuation<Result<String?, any Error>, Never>?)>((nil, nil))
+    private let delivered = Atomic<Bool>(false)
 
     init() {}
 
-    /// Delivers the result; later calls are ignored.
-    func fulfil(_ result: Result<String?, any Error>) {
-        let waiter = state.withLock { state -> CheckedContinuation<Result<String?, any Error>, Never>? in
-            guard state.result == nil else { return nil }
-            state.result = result
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume(returning: result)
-    }
-
-    /// Waits for the result.
-    func value() async -> Result<String?, any Error> {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Result<String?, any Error>? in
-                if let result = state.result { return result }
-                state.waiter = continuation
-                return nil
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
+    /// `true` for the first caller only: it reports the result.
+    func claimDelivery() -> Bool {
+        !delivered.exchange(true, ordering: .acquiringAndReleasing)
     }
 }
