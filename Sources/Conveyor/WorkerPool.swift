@@ -254,14 +254,8 @@ public final class WorkerPool<App: Sendable>: Service {
             $0[job.id] = Running(job: job, interruption: nil, cancel: nil, outcome: outcome, deadline: .now + timeout)
         }
         let task = Task { [registry, app, logger] in
-            // One metadata assignment: handlers such as StreamLogHandler
-            // re-render their metadata on every change.
             var log = logger
-            var metadata = log.handler.metadata
-            metadata["conveyor.job.id"] = .stringConvertible(job.id)
-            metadata["conveyor.job.type"] = .string(job.type)
-            metadata["conveyor.user.id"] = .stringConvertible(job.userId)
-            log.handler.metadata = metadata
+            log.handler = JobLogHandler(base: logger.handler, job: job)
             let result: Result<String?, any Error>
             do {
                 guard let runner = registry.runner(for: job.type) else {
