@@ -43,9 +43,13 @@ public struct HistoryEntry: Sendable, Hashable, Codable {
     static func lines(_ entries: [HistoryEntry]) throws -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(entries.count * 512)
+        // Entries of one batch share their archivedAt: encode it once.
+        var archivedAtJSON: (date: Date?, json: String) = (nil, "null")
         for entry in entries {
-            let archivedAt = entry.archivedAt.map { "\"\($0.iso8601Milliseconds)\"" } ?? "null"
-            entry.job.appendJSON(to: &bytes, extra: [("archivedAt", archivedAt)])
+            if entry.archivedAt != archivedAtJSON.date {
+                archivedAtJSON = (entry.archivedAt, entry.archivedAt.map { "\"\($0.iso8601Milliseconds)\"" } ?? "null")
+            }
+            entry.job.appendJSON(to: &bytes, extra: [("archivedAt", archivedAtJSON.json)])
             bytes.append(UInt8(ascii: "\n"))
         }
         return bytes
