@@ -70,6 +70,12 @@ struct E2EBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("single-jobs"), help: "Jobs scheduled one at a time.")
     var singleJobs: Int = 20_000
 
+    @Flag(
+        name: .customLong("producer-on-event-loop"), inversion: .prefixedNo,
+        help: "Run the one-at-a-time producer on the Redis client's event loop (RedisClient.taskExecutor)."
+    )
+    var producerOnEventLoop = true
+
     @Option(name: .customLong("latency-jobs"), help: "Stamp jobs per idle-latency series (due now; due in 1 s).")
     var latencyJobs: Int = 200
 
@@ -156,7 +162,7 @@ struct E2EBenchCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         let settings = Settings(
             measures: try measures(), jobs: jobs, concurrency: concurrency, workerProcesses: try processCounts(), bulkChunk: bulkChunk, bulkInFlight: bulkInFlight,
-            singleJobs: singleJobs, latencyJobs: latencyJobs, latencySpacing: .milliseconds(latencySpacingMs),
+            singleJobs: singleJobs, producerOnEventLoop: producerOnEventLoop, latencyJobs: latencyJobs, latencySpacing: .milliseconds(latencySpacingMs),
             loadFraction: loadFraction, loadRate: loadRate, loadDuration: .milliseconds(Int(loadSeconds * 1_000)),
             loadWarmup: .milliseconds(Int(loadWarmupSeconds * 1_000)), futureJobs: futureJobs, memoryJobs: memoryJobs,
             payloadBytes: payloadBytes, archiver: archiver, setClients: setClients, setRequests: setRequests,

@@ -136,7 +136,7 @@ struct E2EReport {
             "runs": runs.count, "loadAverage": loadAverage, "command": command, "redisBenchmarkCommand": setCommand, "workerCommand": workerCommand,
             "settings": [
                 "jobs": settings.jobs, "concurrency": settings.concurrency, "bulkChunk": settings.bulkChunk,
-                "bulkInFlight": settings.bulkInFlight, "singleJobs": settings.singleJobs, "latencyJobs": settings.latencyJobs,
+                "bulkInFlight": settings.bulkInFlight, "singleJobs": settings.singleJobs, "producerOnEventLoop": settings.producerOnEventLoop, "latencyJobs": settings.latencyJobs,
                 "futureJobs": settings.futureJobs, "memoryJobs": settings.memoryJobs, "payloadBytes": settings.payloadBytes,
                 "archiver": settings.archiver, "loadFraction": settings.loadFraction,
             ] as [String: Any],

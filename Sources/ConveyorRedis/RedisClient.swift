@@ -23,6 +23,10 @@ public final class RedisClient: Sendable, Service {
     public let configuration: RedisConfiguration
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
+    /// Runs tasks on the event loop of the pool's first connection, so that a
+    /// task preferring it sends and receives without thread hops
+    /// (``EventLoopTaskExecutor``).
+    public let taskExecutor: EventLoopTaskExecutor
 
     private enum SlotState {
         case idle(failures: Int, retryAt: NIODeadline, lastError: RedisError?)
@@ -52,6 +56,7 @@ public final class RedisClient: Sendable, Service {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
+        self.taskExecutor = EventLoopTaskExecutor(eventLoop: eventLoopGroup.next())
         let size = max(1, configuration.poolSize)
         self.state = Mutex(State(slots: Array(repeating: .idle(failures: 0, retryAt: .distantPast, lastError: nil), count: size)))
     }
@@ -160,16 +165,23 @@ public final class RedisClient: Sendable, Service {
     private enum Acquisition {
         case ready(RedisConnection)
         case wait(EventLoopFuture<RedisConnection>)
-        case connect(index: Int, promise: EventLoopPromise<RedisConnection>, failures: Int)
+        case connect(index: Int, eventLoop: any EventLoop, promise: EventLoopPromise<RedisConnection>, failures: Int)
     }
 
     /// A connection from the next slot, connecting it if needed.
     func connection() async throws(RedisError) -> RedisConnection {
-        let eventLoop = eventLoopGroup.any()
+        let ownLoop = taskExecutor.eventLoop
         let acquisition: Acquisition = try state.withLock { state throws(RedisError) in
             if state.isShutDown { throw Self.shutDownError }
-            let index = state.nextSlot
-            state.nextSlot = (index + 1) % state.slots.count
+            // A caller on the executor's loop gets slot 0, which lives there:
+            // no hop to another thread for its write.
+            let index: Int
+            if ownLoop.inEventLoop {
+                index = 0
+            } else {
+                index = state.nextSlot
+                state.nextSlot = (index + 1) % state.slots.count
+            }
             var failures = 0
             switch state.slots[index] {
             case .connected(let connection, let previousFailures):
@@ -190,9 +202,10 @@ public final class RedisClient: Sendable, Service {
                 }
                 failures = previousFailures
             }
+            let eventLoop = index == 0 ? ownLoop : eventLoopGroup.any()
             let promise = eventLoop.makePromise(of: RedisConnection.self)
             state.slots[index] = .connecting(promise.futureResult)
-            return .connect(index: index, promise: promise, failures: failures)
+            return .connect(index: index, eventLoop: eventLoop, promise: promise, failures: failures)
         }
         switch acquisition {
         case .ready(let connection):
@@ -203,7 +216,7 @@ public final class RedisClient: Sendable, Service {
             } catch {
                 throw RedisConnection.redisError(error)
             }
-        case .connect(let index, let promise, let failures):
+        case .connect(let index, let eventLoop, let promise, let failures):
             do throws(RedisError) {
                 let connection = try await RedisConnection.connect(
                     configuration: configuration, eventLoop: eventLoop, logger: logger
