@@ -61,6 +61,25 @@ struct RedisClientTests {
         }
     }
 
+    @Test("a task preferring the client's task executor runs on its event loop, also after each awaited reply")
+    func taskExecutorRunsOnTheEventLoop() async throws {
+        try await TestRedis.withClient(poolSize: 4) { client, ns in
+            let executor = client.taskExecutor
+            let (results, onLoop) = try await withTaskExecutorPreference(executor) {
+                var results: [RESPValue] = []
+                var onLoop = executor.eventLoop.inEventLoop
+                for _ in 0..<200 {
+                    results.append(try await client.send("INCR", "\(ns):counter"))
+                    onLoop = onLoop && executor.eventLoop.inEventLoop
+                }
+                return (results, onLoop)
+            }
+            #expect(onLoop)
+            #expect(results == (1...200).map { .integer($0) })
+            #expect(!executor.eventLoop.inEventLoop)
+        }
+    }
+
     @Test("10,000 concurrent senders sharing one connection each get their own reply")
     func concurrentSendersOneConnection() async throws {
         try await TestRedis.withClient(poolSize: 1) { client, ns in
