@@ -36,9 +36,8 @@
         +10 attempt     attempt number >= 1; "" = 1
 
     Output:
-      one entry per job, in input order: {newId, {cancelledId, ...}}
-        newId        integer id of the new job
-        cancelledId  integer ids of the jobs it replaced (empty list when none)
+      {newId, ...}  one integer id per job, in input order (the jobs each replaced are
+                    finished with {"cancelled":true,"replacedBy":newId}; not listed here)
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
@@ -107,25 +106,24 @@ for j = 0, count - 1 do
   }
 end
 
--- One INCRBY reserves every id of the call, and the "did a new job become
--- the earliest?" check runs once at the end instead of once per job.
+-- One INCRBY reserves every id of the call; the `due` and `pending` writes
+-- are one command each for the call (ctx.deferred); and the "did a new job
+-- become the earliest?" check runs once at the end instead of once per job.
 local ctx = {
   now = now, staleAfterMs = staleAfterMs,
   partitionCount = partitionCount, partitionIndex = partitionIndex,
   nextSeq = rcall("INCRBY", keys.seq, count) - count + 1,
   deferEarliestCheck = true,
+  deferred = {due = {}, pending = {}, cancelled = {}},
 }
 local result, wake, inserted = {}, false, {}
 for i, job in ipairs(jobs) do
-  local id, cancelled, wakeNeeded = insertJob(keys, ctx, job)
-  local cancelledIds = {}
-  for k, cancelledId in ipairs(cancelled) do
-    cancelledIds[k] = tonumber(cancelledId)
-  end
-  result[i] = {tonumber(id), cancelledIds}
+  local id, _, wakeNeeded = insertJob(keys, ctx, job)
+  result[i] = tonumber(id)
   inserted[id] = true
   wake = wake or wakeNeeded
 end
+flushDeferredInserts(keys, ctx.deferred)
 if not wake then
   local first = rcall("ZRANGE", keys.due, 0, 0)
   wake = first[1] ~= nil and inserted[first[1]] == true

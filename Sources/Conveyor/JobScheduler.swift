@@ -258,7 +258,7 @@ public struct JobScheduler: Sendable {
                 throw ConveyorError(.redis, "scheduleJobs returned \(reply)")
             }
             for (entry, index) in zip(entries, members) {
-                guard let id = entry.array?.first?.int else {
+                guard let id = entry.int else {
                     throw ConveyorError(.redis, "scheduleJobs returned \(entry)")
                 }
                 let spec = specs[index]

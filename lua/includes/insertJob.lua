@@ -9,7 +9,11 @@
 
   keys: the script's key table (seq, jobPrefix, due, pending, running, leases, finished).
   ctx:  {now = ms, staleAfterMs = ms, partitionCount = n, partitionIndex = i,
-         stale = nil (filled on first use)}
+         stale = nil (filled on first use),
+         nextSeq = first reserved sequence number, or nil to INCR per job,
+         deferred = nil, or {due = {}, pending = {}, cancelled = {}} to leave the `due` ZADD
+                    and the `pending` HSET to the caller (flushDeferredInserts), one
+                    command each for a whole bulk call}
   job:  {t = type, u = userId, d = JSON or nil, due = ms, cr = cron or nil, tz = zone or nil,
          ar = boolean, ard = ms, rmd = ms, rf = id or nil, a = attempt (>= 1)}
   Returns newId (string), cancelled ids (list of strings), and whether a worker must be
@@ -35,11 +39,14 @@ local function insertJob(keys, ctx, job)
   local replaced
   local cancelled = {}
 
-  local pendingId = rcall("HGET", keys.pending, pair)
+  local deferred = ctx.deferred
+  -- An earlier job of the same call is in `deferred`, not yet in `pending`.
+  local pendingId = deferred and deferred.pending[pair] or rcall("HGET", keys.pending, pair)
   if pendingId and rcall("HEXISTS", keys.jobPrefix .. pendingId, "st") == 0 then
     replaced = '{"cancelled":true,"replacedBy":' .. id .. '}'
     if finishJob(keys, pendingId, now, false, replaced) then
       cancelled[#cancelled + 1] = pendingId
+      if deferred then deferred.cancelled[pendingId] = true end
     end
   end
   if not ctx.stale then
@@ -71,8 +78,15 @@ local function insertJob(keys, ctx, job)
   args[#args + 1] = "ca"
   args[#args + 1] = nowText
   rcall("HSET", keys.jobPrefix .. id, unpack(args))
-  rcall("ZADD", keys.due, dueText, id)
-  rcall("HSET", keys.pending, pair, id)
+  if deferred then
+    local due = deferred.due
+    due[#due + 1] = dueText
+    due[#due + 1] = id
+    deferred.pending[pair] = id
+  else
+    rcall("ZADD", keys.due, dueText, id)
+    rcall("HSET", keys.pending, pair, id)
+  end
 
   local wake = job.due <= now
   if not wake and not ctx.deferEarliestCheck then
@@ -80,4 +94,32 @@ local function insertJob(keys, ctx, job)
     wake = first[1] == id
   end
   return id, cancelled, wake
+end
+
+--[[
+  Writes what insertJob deferred (ctx.deferred): one ZADD to `due` and one HSET of
+  `pending` for all jobs of the call that were not cancelled by a later one of it.
+]]
+local function flushDeferredInserts(keys, deferred)
+  local dueArgs, pendingArgs = {}, {}
+  for i = 1, #deferred.due, 2 do
+    local id = deferred.due[i + 1]
+    if not deferred.cancelled[id] then
+      dueArgs[#dueArgs + 1] = deferred.due[i]
+      dueArgs[#dueArgs + 1] = id
+    end
+  end
+  for pair, id in pairs(deferred.pending) do
+    if not deferred.cancelled[id] then
+      pendingArgs[#pendingArgs + 1] = pair
+      pendingArgs[#pendingArgs + 1] = id
+    end
+  end
+  -- unpack() is limited by Lua's C stack: at most 1000 arguments per command.
+  for from = 1, #dueArgs, 1000 do
+    rcall("ZADD", keys.due, unpack(dueArgs, from, math.min(from + 999, #dueArgs)))
+  end
+  for from = 1, #pendingArgs, 1000 do
+    rcall("HSET", keys.pending, unpack(pendingArgs, from, math.min(from + 999, #pendingArgs)))
+  end
 end
