@@ -171,7 +171,7 @@ public struct JobScheduler: Sendable {
 
     private func validated(_ spec: JobSpec) throws(ConveyorError) -> JobSpec {
         var spec = spec
-        guard !spec.type.isEmpty, !spec.type.contains(":"), spec.type.utf8.count <= 200 else {
+        guard !spec.type.isEmpty, !spec.type.utf8.contains(UInt8(ascii: ":")), spec.type.utf8.count <= 200 else {
             throw ConveyorError(.invalidArgument, "job type \"\(spec.type)\" must be 1–200 bytes without ':'")
         }
         // Lua numbers are doubles: integers stay exact up to 2^53, and delays
