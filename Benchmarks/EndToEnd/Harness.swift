@@ -236,21 +236,32 @@ enum RedisBenchmark {
 
     /// Runs it and returns `SET` requests per second.
     static func setRate(configuration: RedisConfiguration, clients: Int, requests: Int, scratch: String) async throws -> Double {
+        try await rate(arguments: arguments(for: configuration, clients: clients, requests: requests), scratch: scratch)
+    }
+
+    /// `redis-benchmark -c 1 -n N -q EVALSHA <sha> 1 <key>` of a one-command
+    /// script: one awaited script call at a time, the floor of a producer that
+    /// awaits each `scheduleJob`.
+    static func evalshaArguments(for configuration: RedisConfiguration, requests: Int, sha: String, key: String) -> [String] {
+        configuration.commandLineArguments + ["-c", "1", "-n", String(requests), "-q", "EVALSHA", sha, "1", key]
+    }
+
+    /// Runs redis-benchmark with `arguments` (ending in `-q`, one test) and returns its requests per second.
+    static func rate(arguments: [String], scratch: String) async throws -> Double {
         guard let executable = RedisServerProcess.findExecutable("redis-benchmark") else {
             throw BenchError("redis-benchmark not found on PATH; install redis-tools (make deps does)")
         }
         let output = scratch + "/redis-benchmark-\(UInt32.random(in: 0...UInt32.max)).txt"
         defer { try? FileManager.default.removeItem(atPath: output) }
-        let process = try ChildProcess.spawn(
-            executable, arguments: arguments(for: configuration, clients: clients, requests: requests), standardOutput: output
-        )
+        let process = try ChildProcess.spawn(executable, arguments: arguments, standardOutput: output)
         await process.waitForExit(timeout: .seconds(600))
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         // `-q` prints "SET: rps=..." progress lines ended by \r, then
-        // "SET: 81234.56 requests per second, p50=0.303 msec".
+        // "SET: 81234.56 requests per second, p50=0.303 msec" (a custom
+        // command's line starts with the command instead of "SET").
         let line = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).last { $0.contains("requests per second") }
-        guard let line, let colon = line.firstIndex(of: ":"),
-            let rate = line[line.index(after: colon)...].split(separator: " ").first.flatMap({ Double($0) })
+        guard let line, let marker = line.range(of: " requests per second"),
+            let rate = line[..<marker.lowerBound].split(separator: " ").last.flatMap({ Double($0) })
         else {
             throw BenchError("cannot read redis-benchmark's output: \(text.suffix(300))")
         }

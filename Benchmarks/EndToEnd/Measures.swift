@@ -284,6 +284,7 @@ final class Bench: @unchecked Sendable {
         let scheduler = try scheduler(namespace)
         _ = try await scheduler.scheduleJob(UntypedJobConfig(type: "noop", userId: 0))
         let count = settings.singleJobs
+        let before = try await evalshaStats()
         // The producer loop runs on the client's event loop (as the README
         // recommends for a latency-bound producer): no thread hop per call.
         let executor: (any TaskExecutor)? = settings.producerOnEventLoop ? target.client.taskExecutor : nil
@@ -297,9 +298,41 @@ final class Bench: @unchecked Sendable {
             }
         }
         let elapsed = ContinuousClock.now - start
+        let after = try await evalshaStats()
         results["single"] = Double(count) / elapsed.seconds
+        // Server time per call includes the scripts of anything else running
+        // on the server meanwhile (nothing, in this benchmark's own runs).
+        results["singleServerMicros"] = Double(after.usec - before.usec) / Double(max(1, after.calls - before.calls))
         progress.done(label("one at a time: \(count) jobs in \(Format.seconds(elapsed)): \(Format.rate(Double(count) / elapsed.seconds)) jobs/s"))
         try await target.clean(namespace: namespace)
+
+        // The yardstick: redis-benchmark awaiting one script call at a time.
+        let key = "\(namespace):{bench}:counter"
+        guard let sha = try await target.client.send("SCRIPT", "LOAD", "return redis.call('INCR', KEYS[1])").string else {
+            throw BenchError("SCRIPT LOAD returned no SHA")
+        }
+        progress.update(label("redis-benchmark -c 1 EVALSHA ..."))
+        let floor = try await RedisBenchmark.rate(
+            arguments: RedisBenchmark.evalshaArguments(for: target.configuration, requests: count, sha: sha, key: key), scratch: settings.scratch
+        )
+        try await target.client.send("DEL", key)
+        results["singleFloor"] = floor
+        results["singleOfFloor"] = results["single"]! / floor
+        progress.done(label("redis-benchmark -c 1 EVALSHA: \(Format.rate(floor))/s"))
+    }
+
+    /// `INFO commandstats` for `evalsha`: calls and microseconds so far.
+    func evalshaStats() async throws -> (calls: Int, usec: Int) {
+        let info = try await target.client.send("INFO", "commandstats").string ?? ""
+        guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_evalsha:") }) else { return (0, 0) }
+        var calls = 0
+        var usec = 0
+        for field in line.dropFirst("cmdstat_evalsha:".count).split(separator: ",") {
+            let parts = field.split(separator: "=")
+            guard parts.count == 2, let value = Int(parts[1]) else { continue }
+            if parts[0] == "calls" { calls = value } else if parts[0] == "usec" { usec = value }
+        }
+        return (calls, usec)
     }
 
     // MARK: Start minus due
