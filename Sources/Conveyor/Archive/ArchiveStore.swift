@@ -30,16 +30,24 @@ struct ArchiveStore: Sendable {
         guard let items = reply.array, items.count >= 2, let resumed = items[0].int, let next = items[1].int else {
             throw ConveyorError(.redis, "claimArchiveBatch returned \(reply)")
         }
-        var ids: [Int] = []
+        let ids = try items.dropFirst(2).map { item throws(ConveyorError) in
+            guard let id = item.int else { throw ConveyorError(.redis, "claimArchiveBatch returned the id \(item)") }
+            return id
+        }
+        // The claimed jobs' hashes cannot change until this archiver deletes
+        // them, so they are read after the claim, outside Lua (cheaper for Redis).
+        let hashes: [RESPValue]
+        do {
+            hashes = ids.isEmpty ? [] : try await client.pipeline(ids.map { RedisCommand("HGETALL", partition.job($0)) })
+        } catch {
+            throw ConveyorError(error)
+        }
         var jobs: [WorkerJob] = []
-        guard items.count % 2 == 0 else { throw ConveyorError(.redis, "claimArchiveBatch returned \(reply)") }
-        for index in stride(from: 2, to: items.count, by: 2) {
-            guard let id = items[index].int, let fields = items[index + 1].array else {
-                throw ConveyorError(.redis, "claimArchiveBatch returned the entry \(items[index]), \(items[index + 1])")
-            }
-            ids.append(id)
-            // An empty reply: the claimed job's hash is gone; only its claim is deleted.
-            if let job = WorkerJob(id: id, hashFields: fields) { jobs.append(job) }
+        jobs.reserveCapacity(ids.count)
+        for (id, hash) in zip(ids, hashes) {
+            if case .error(let message) = hash { throw ConveyorError(.redis, "HGETALL of job \(id) failed: \(message)") }
+            // An empty hash: the claimed job is gone; only its claim is deleted.
+            if let fields = hash.array, let job = WorkerJob(id: id, hashFields: fields) { jobs.append(job) }
         }
         return Claim(resumed: resumed == 1, ids: ids, jobs: jobs, nextRemoveAt: next < 0 ? nil : next)
     }
