@@ -35,7 +35,7 @@
                          job has no cron or is retried)
 
     Output:
-      one entry per job, in input order: {outcome, newJobId}
+      {outcome1, newJobId1, outcome2, newJobId2, ...}: two integers per job, in input order
         outcome   1 COMPLETED or 2 LEASE_LOST (lua/README.md)
         newJobId  integer id of the retry or next cron job; 0 when none was scheduled
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
@@ -74,20 +74,16 @@ if count < 1 or #ARGV ~= 6 + count * fieldsPerJob then
   error({err = "ERR conveyor: expected 6 + 4 * N arguments"})
 end
 
--- Validate every entry before the first write.
-local entries = {}
+-- Validate every entry before the first write (no table per job: the
+-- loops below read ARGV again).
 for j = 0, count - 1 do
   local base = 7 + j * fieldsPerJob
+  checkInt(ARGV[base], "id")
   local success = ARGV[base + 1]
   if success ~= "1" and success ~= "0" then
     error({err = "ERR conveyor: success must be 1 or 0"})
   end
-  entries[#entries + 1] = {
-    id = toIntString(checkInt(ARGV[base], "id")),
-    success = success == "1",
-    result = ARGV[base + 2],
-    cronNextDue = checkInt(ARGV[base + 3], "cronNextDue", false) or nil,
-  }
+  checkInt(ARGV[base + 3], "cronNextDue", false)
 end
 
 local ctx = {
@@ -101,24 +97,34 @@ local nowText = toIntString(now)
 -- other end — recovery, a stale-job replace, archiving — sets fi or deletes
 -- the hash). A claimed job is in neither due nor pending (claimJobs removed
 -- it), so only running/leases/finished change, each once for the whole batch.
-local result, owned, finishedArgs = {}, {}, {}
-for i, entry in ipairs(entries) do
-  local jobKey = keys.jobPrefix .. entry.id
+-- An id that is not in canonical form names no job this worker holds, so
+-- the argument text is used as is.
+local result, owned, finishedArgs, followUps = {}, {}, {}, {}
+for j = 0, count - 1 do
+  local base = 7 + j * fieldsPerJob
+  local id, success, resultText = ARGV[base], ARGV[base + 1] == "1", ARGV[base + 2]
+  local jobKey = keys.jobPrefix .. id
   local state = rcall("HMGET", jobKey, "w", "st", "fi", "rmd", "ar", "cr")
-  if state[1] ~= workerId or not state[2] or state[3] then
-    result[i] = {LEASE_LOST, 0}
-  else
-    local args = {"fi", nowText, "ok", entry.success and "1" or "0"}
-    if entry.result and entry.result ~= "" then
-      appendChunked(args, "r", entry.result)
+  result[2 * j + 1] = LEASE_LOST
+  result[2 * j + 2] = 0
+  if state[1] == workerId and state[2] and not state[3] then
+    if resultText ~= "" then
+      local args = {"fi", nowText, "ok", success and "1" or "0"}
+      appendChunked(args, "r", resultText)
+      rcall("HSET", jobKey, unpack(args))
+    else
+      rcall("HSET", jobKey, "fi", nowText, "ok", success and "1" or "0")
     end
-    rcall("HSET", jobKey, unpack(args))
-    finishedArgs[#finishedArgs + 1] = toIntString(now + (tonumber(state[4]) or 0))
-    finishedArgs[#finishedArgs + 1] = entry.id
-    owned[#owned + 1] = entry.id
-    result[i] = {COMPLETED, 0}
+    local removeDelay = tonumber(state[4])
+    finishedArgs[#finishedArgs + 1] = removeDelay and toIntString(now + removeDelay) or nowText
+    finishedArgs[#finishedArgs + 1] = id
+    owned[#owned + 1] = id
+    result[2 * j + 1] = COMPLETED
     -- Only a retry or a cron job needs the whole record, for its follow-up.
-    entry.followUp = (not entry.success and state[5] == "1") or (state[6] ~= false and entry.cronNextDue ~= nil)
+    local cronNextDue = ARGV[base + 3]
+    if (not success and state[5] == "1") or (state[6] ~= false and cronNextDue ~= "") then
+      followUps[#followUps + 1] = j
+    end
   end
 end
 if #owned > 0 then
@@ -130,13 +136,15 @@ end
 -- Phase 2: follow-ups, after every finished job left `running`, so the
 -- replace rule's scan of stale running jobs never sees them.
 local wake = false
-for i, entry in ipairs(entries) do
-  if entry.followUp then
-    local job = readJob(keys.jobPrefix .. entry.id)
-    local newId, wakeNeeded = scheduleFollowUp(keys, ctx, entry.id, job, entry.success, entry.cronNextDue)
-    result[i] = {COMPLETED, newId and tonumber(newId) or 0}
-    wake = wake or wakeNeeded
-  end
+for _, j in ipairs(followUps) do
+  local base = 7 + j * fieldsPerJob
+  local id = ARGV[base]
+  local job = readJob(keys.jobPrefix .. id)
+  local cronNextDue = ARGV[base + 3]
+  local newId, wakeNeeded = scheduleFollowUp(keys, ctx, id, job, ARGV[base + 1] == "1",
+    cronNextDue ~= "" and tonumber(cronNextDue) or nil)
+  result[2 * j + 2] = newId and tonumber(newId) or 0
+  wake = wake or wakeNeeded
 end
 if wake then
   wakeWorker(keys.wake)

@@ -56,11 +56,12 @@ struct JobStore: Sendable {
             ]
         }
         let reply = try await eval(LuaScripts.completeJobs, keys: partition.all, arguments: arguments)
-        return try (reply.array ?? []).map { entry throws(ConveyorError) in
-            let parts = entry.array ?? []
-            guard parts.count == 2 else { throw ConveyorError(.redis, "completeJobs returned \(entry)") }
-            let outcome = try ScriptOutcome(reply: parts[0])
-            let followUp = parts[1].int.flatMap { $0 > 0 ? $0 : nil }
+        guard let items = reply.array, items.count == 2 * completions.count else {
+            throw ConveyorError(.redis, "completeJobs returned \(reply)")
+        }
+        return try stride(from: 0, to: items.count, by: 2).map { index throws(ConveyorError) in
+            let outcome = try ScriptOutcome(reply: items[index])
+            let followUp = items[index + 1].int.flatMap { $0 > 0 ? $0 : nil }
             return (outcome == .completed, followUp)
         }
     }

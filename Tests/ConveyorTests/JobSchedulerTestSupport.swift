@@ -114,8 +114,9 @@ struct SchedulerHarness: Sendable {
                 id, success ? "1" : "0", resultJSON, cronNextDue.map(String.init) ?? "",
             ]
         ))
-        let entry = try #require(reply.array?.first?.array, "completeJobs returned \(reply)")
-        return (try #require(entry.first?.int), try #require(entry.last?.int))
+        let entry = try #require(reply.array, "completeJobs returned \(reply)")
+        try #require(entry.count == 2, "completeJobs returned \(reply)")
+        return (try #require(entry[0].int), try #require(entry[1].int))
     }
 
     /// Every key of the namespace.
