@@ -359,11 +359,18 @@ extension WorkerJob {
     /// writes one per archived job and `JSONEncoder` cost ~40 µs each;
     /// `data` and `result` are copied in as stored (they are JSON already).
     func appendJSON(to bytes: inout [UInt8], extra: [(key: String, json: String)] = []) {
+        func needsEscape(_ byte: UInt8) -> Bool {
+            byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+        }
         func string(_ value: String) {
             bytes.append(UInt8(ascii: "\""))
-            if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                bytes.append(contentsOf: value.utf8)
-            } else {
+            // Fast path: a native string's contiguous UTF-8 with nothing to escape.
+            let copied = value.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
+                guard !utf8.contains(where: needsEscape) else { return false }
+                bytes.append(contentsOf: utf8)
+                return true
+            } ?? false
+            if !copied {
                 for byte in value.utf8 {
                     switch byte {
                     case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(contentsOf: [92, byte])
