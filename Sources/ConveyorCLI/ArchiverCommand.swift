@@ -20,6 +20,11 @@ struct ArchiverCommand: AsyncParsableCommand {
     var historyDir: String?
     @Option(name: .long, help: ArgumentHelp("Longest time between passes, in seconds.", valueName: "s"))
     var interval: Double = 1
+    @Option(
+        name: .customLong("min-interval"),
+        help: ArgumentHelp("Shortest time between passes that found less than a full batch, in seconds (at most --interval): jobs gather into bigger batches.", valueName: "s")
+    )
+    var minInterval: Double = 0.02
     @Option(name: .customLong("batch-size"), help: "Jobs per batch (1–1000).")
     var batchSize: Int = 500
     @Option(name: .customLong("max-file-size"), help: ArgumentHelp("Rotate files before this size: bytes, or with K, M or G (KiB, MiB, GiB).", valueName: "size"))
@@ -36,6 +41,7 @@ struct ArchiverCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard interval > 0 else { throw ValidationError("--interval must be positive, got \(interval)") }
+        guard minInterval >= 0 else { throw ValidationError("--min-interval must not be negative, got \(minInterval)") }
         guard (1...1000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 1000, got \(batchSize)") }
         _ = try Self.parseSize(maxFileSize)
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not a log level") }
@@ -87,6 +93,7 @@ struct ArchiverCommand: AsyncParsableCommand {
         let client = try await redis.client()
         var configuration = ArchiverConfiguration(historyDirectory: try directory(), keys: keys, archiverId: archiverId)
         configuration.passInterval = .milliseconds(Int(interval * 1000))
+        configuration.minPassInterval = .microseconds(Int(minInterval * 1_000_000))
         configuration.batchSize = batchSize
         configuration.maxFileSize = try Self.parseSize(maxFileSize)
         let eventLogger = logger

@@ -9,7 +9,8 @@ struct HistoryCLIArgumentTests {
         "valid invocations parse",
         arguments: [
             ["archiver", "--history-dir", "/tmp/h"],
-            ["archiver", "--history-dir", "/tmp/h", "--interval", "0.5", "--batch-size", "1000", "--max-file-size", "64M", "--archiver-id", "host-1"],
+            ["archiver", "--history-dir", "/tmp/h", "--interval", "0.01"],
+            ["archiver", "--history-dir", "/tmp/h", "--interval", "0.5", "--min-interval", "0.1", "--batch-size", "1000", "--max-file-size", "64M", "--archiver-id", "host-1"],
             ["archiver", "--release", "host-1"],
             ["archiver", "--claims"],
             ["history", "--history-dir", "/tmp/h"],
@@ -27,6 +28,7 @@ struct HistoryCLIArgumentTests {
         arguments: [
             (["archiver", "--history-dir", "/tmp/h", "--batch-size", "0"], "--batch-size"),
             (["archiver", "--history-dir", "/tmp/h", "--interval", "0"], "--interval"),
+            (["archiver", "--history-dir", "/tmp/h", "--min-interval", "-1"], "--min-interval"),
             (["archiver", "--history-dir", "/tmp/h", "--max-file-size", "12X"], "--max-file-size"),
             (["history", "--history-dir", "/tmp/h", "--since", "yesterday"], "--since"),
             (["history", "--history-dir", "/tmp/h", "--success", "maybe"], "success"),

@@ -143,6 +143,7 @@ public final class Archiver: Service {
                 }
                 var more = false
                 var nextRemoveAt: Int?
+                let passStart = ContinuousClock.now
                 for partition in configuration.keys.partitions {
                     if isStopping { break }
                     let claim = try await store.claim(
@@ -159,6 +160,12 @@ public final class Archiver: Service {
                     onEvent?(.recovered)
                 }
                 if more || isStopping { continue }
+                // A partial batch: let finished jobs gather for a moment, so a
+                // steady stream is archived in big batches (fewer Redis calls
+                // and fsyncs) rather than one small batch per wake-up.
+                let gather = min(configuration.minPassInterval, configuration.passInterval) - (ContinuousClock.now - passStart)
+                if gather > .zero { try? await Task.sleep(for: gather) }
+                if let nextRemoveAt, nextRemoveAt <= nowMs { continue }
                 var wait = configuration.passInterval
                 if let nextRemoveAt {
                     wait = min(wait, .milliseconds(max(5, nextRemoveAt - nowMs)))

@@ -14,6 +14,12 @@ public struct ArchiverConfiguration: Sendable {
     /// Longest time between two passes (default 1 s). The archiver wakes
     /// earlier when the earliest finished job's removeAt comes first.
     public var passInterval: Duration
+    /// Shortest time from the start of a pass that found less than a full
+    /// batch to the next pass (default 20 ms): under a steady stream of
+    /// finishing jobs, they are archived in batches of many instead of one
+    /// small batch per wake-up, at the cost of archiving up to this much later.
+    /// Never more than ``passInterval``.
+    public var minPassInterval: Duration
     /// Jobs claimed, written and deleted per batch (1...1000, default 500).
     public var batchSize: Int
     /// A file is rotated before it would grow past this many bytes (default 128 MiB);
@@ -32,6 +38,7 @@ public struct ArchiverConfiguration: Sendable {
         keys: ConveyorKeys = try! ConveyorKeys(),
         archiverId: String? = nil,
         passInterval: Duration = .seconds(1),
+        minPassInterval: Duration = .milliseconds(20),
         batchSize: Int = 500,
         maxFileSize: Int = 128 << 20,
         retryInitialDelay: Duration = .milliseconds(500),
@@ -42,6 +49,7 @@ public struct ArchiverConfiguration: Sendable {
         self.keys = keys
         self.archiverId = archiverId
         self.passInterval = passInterval
+        self.minPassInterval = minPassInterval
         self.batchSize = batchSize
         self.maxFileSize = maxFileSize
         self.retryInitialDelay = retryInitialDelay
@@ -62,6 +70,9 @@ public struct ArchiverConfiguration: Sendable {
         guard maxFileSize >= 1 else { throw ArchiveError(.invalidArgument, "maxFileSize must be positive, got \(maxFileSize)") }
         guard passInterval > .zero, retryInitialDelay > .zero, retryMaxDelay >= retryInitialDelay else {
             throw ArchiveError(.invalidArgument, "passInterval and the retry delays must be positive (retryMaxDelay ≥ retryInitialDelay)")
+        }
+        guard minPassInterval >= .zero else {
+            throw ArchiveError(.invalidArgument, "minPassInterval must not be negative, got \(minPassInterval)")
         }
     }
 
