@@ -81,6 +81,7 @@ def main():
     parser.add_argument("--port", type=int, default=6379)
     parser.add_argument("--jobs", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--future", type=int, default=0, help="jobs due tomorrow scheduled first (the claim-cost case)")
     options = parser.parse_args()
     redis = Redis(options.host, options.port)
     scripts = {name.split("-")[0]: expand(name, set()) for name in os.listdir(LUA_DIR) if name.endswith(".lua")}
@@ -121,12 +122,16 @@ def main():
     clean()
     now = int(time.time() * 1000)
 
-    def schedule():
-        for first in range(0, jobs, 100):
-            args = [now, 3_600_000, 1, 0, min(100, jobs - first)]
-            for user in range(first, min(first + 100, jobs)):
-                args += ["noop", user, "", "", "", "", "", "", "", "", ""]
+    def schedule(count=jobs, job_type="noop", due=""):
+        for first in range(0, count, 100):
+            args = [now, 3_600_000, 1, 0, min(100, count - first)]
+            for user in range(first, min(first + 100, count)):
+                args += [job_type, user, "", due, "", "", "", "", "", "", ""]
             script("scheduleJobs", every, args)
+
+    if options.future:
+        print(f"scheduling {options.future} jobs due tomorrow first")
+        schedule(options.future, "future", now + 86_400_000)
 
     claimed = []
 
@@ -177,7 +182,7 @@ def main():
             split[2] += stats()[1] - before
 
     print(f"{jobs} jobs, {batch} per claim/complete/archive call, redis at {options.host}:{options.port}")
-    phase("schedule", schedule)
+    phase("schedule", lambda: schedule())
     phase("claim", claim)
     phase("complete", complete)
     phase("archive", archive)
