@@ -84,9 +84,9 @@ public struct WorkerJob: Sendable, Hashable {
 extension WorkerJob {
     /// Builds a record from a job hash's short fields and values as `HGETALL`
     /// returns them (`lua/README.md`, "Job hash fields"). The one place that
-    /// knows them. Values split into 64-byte parts (`d`, `d2`, `d3`, …; `r`,
-    /// `r2`, … — `lua/includes/appendChunked.lua`) are joined again, in any
-    /// field order. Returns `nil` without `t`, `u` or `ca`.
+    /// knows them. Values split into parts (`d`, `d2`, `d3`, …; `r`, `r2`, …
+    /// — `lua/includes/appendChunked.lua`) are joined again by part number,
+    /// in any field order. Returns `nil` without `t`, `u` or `ca`.
     init?<Fields: Collection<RESPValue>>(id: Int, hashFields: Fields) {
         var type: String?
         var userId: Int?
@@ -103,6 +103,7 @@ extension WorkerJob {
         self.removeDelay = 0
         self.attempt = 1
         var dueMs: Int?
+        var dueOffsetMs: Int?
         var index = hashFields.startIndex
         while index != hashFields.endIndex {
             let valueIndex = hashFields.index(after: index)
@@ -119,7 +120,8 @@ extension WorkerJob {
             default:
                 switch String(buffer: key) {
                 case "ca": createdMs = value.decimalInt
-                case "du": dueMs = value.decimalInt
+                case "dd": dueOffsetMs = value.decimalInt
+                case "du": dueMs = value.decimalInt  // written before `dd` existed: absolute
                 case "st": started = value.decimalInt.map(Date.init(milliseconds:))
                 case "fi": finished = value.decimalInt.map(Date.init(milliseconds:))
                 case "ok": success = value.readableBytesView.first == UInt8(ascii: "1")
@@ -142,7 +144,7 @@ extension WorkerJob {
         self.type = type
         self.userId = userId
         self.createdAt = Date(milliseconds: createdMs)
-        self.due = dueMs.map(Date.init(milliseconds:)) ?? createdAt
+        self.due = Date(milliseconds: dueOffsetMs.map { createdMs + $0 } ?? dueMs ?? createdMs)
         self.dataJSON = data.joined
         self.resultJSON = result.joined
     }
@@ -154,7 +156,7 @@ extension WorkerJob {
     }
 }
 
-/// A hash value stored whole or in numbered 64-byte parts.
+/// A hash value stored whole or in numbered parts.
 private struct ChunkedValue {
     private var first: ByteBuffer?
     private var rest: [(part: Int, bytes: ByteBuffer)] = []

@@ -87,7 +87,7 @@ struct JobSchedulerTests {
         }
     }
 
-    @Test("payloads of every length around the 64-byte parts read back whole", arguments: [2, 3, 50, 63, 64, 65, 127, 128, 129, 6_000, 6_143, 6_144, 6_145, 20_000])
+    @Test("payloads of every length around the 63-byte parts read back whole", arguments: [2, 3, 50, 63, 64, 65, 125, 126, 127, 128, 129, 6_000, 6_047, 6_048, 6_049, 6_144, 20_000])
     func payloadLengths(length: Int) async throws {
         try await SchedulerHarness.run { h in
             // The data is a JSON string of exactly `length` bytes, with two- and four-byte

@@ -38,6 +38,16 @@ struct WorkerJobFieldsTests {
         #expect(job.cronSchedule == "*/5 * * * * *" && job.cronTimeZone == "Europe/Paris")
     }
 
+    @Test("the due time: ca + dd; an absolute du of older jobs; else ca")
+    func dueTime() throws {
+        let offset = try #require(WorkerJob(id: 1, hashFields: Self.fields([("t", "noop"), ("u", "1"), ("ca", "1000"), ("dd", "3600000")])))
+        #expect(offset.due == Date(milliseconds: 3_601_000))
+        let past = try #require(WorkerJob(id: 1, hashFields: Self.fields([("t", "noop"), ("u", "1"), ("ca", "1000"), ("dd", "-500")])))
+        #expect(past.due == Date(milliseconds: 500))
+        let old = try #require(WorkerJob(id: 1, hashFields: Self.fields([("t", "noop"), ("u", "1"), ("ca", "1000"), ("du", "9000")])))
+        #expect(old.due == Date(milliseconds: 9_000))
+    }
+
     @Test("a hash without t, u or ca is not a job; defaults apply to absent fields")
     func missingFields() throws {
         #expect(WorkerJob(id: 1, hashFields: Self.fields([("t", "noop"), ("u", "1")])) == nil)
