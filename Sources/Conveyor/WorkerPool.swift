@@ -98,15 +98,17 @@ public final class WorkerPool<App: Sendable>: Service {
             } onGracefulShutdown: {
                 self.beginShutdown()
             }
-            // Jobs that claims still in flight return are started, and drained below.
-            while self.claims.withLock({ $0.inFlight > 0 }) {
-                try? await Task.sleep(for: .milliseconds(5))
-            }
             // Claiming stopped; jobs in flight get the grace period, then are
             // failed. On cancellation (a hard stop) there is no grace period. An
             // unstructured task, because a cancelled one could not wait at all.
             let grace = Task.isCancelled ? .zero : self.configuration.shutdownGracePeriod
-            await Task { await self.drain(grace: grace) }.value
+            await Task {
+                // Jobs that claims still in flight return are started, then drained.
+                while self.claims.withLock({ $0.inFlight > 0 }) {
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
+                await self.drain(grace: grace)
+            }.value
             self.beginShutdown()  // also unblocks the wake listener after a hard stop
             group.cancelAll()
         }
