@@ -109,28 +109,29 @@ extension WorkerJob {
             let valueIndex = hashFields.index(after: index)
             guard valueIndex != hashFields.endIndex else { break }
             defer { index = hashFields.index(after: valueIndex) }
-            guard case .bulkString(let key) = hashFields[index], case .bulkString(let value) = hashFields[valueIndex] else { continue }
+            let reply = hashFields[valueIndex]
+            guard case .bulkString(let key) = hashFields[index], case .bulkString(let value) = reply else { continue }
             switch key.readableBytesView.count == 1 ? key.readableBytesView.first! : 0 {
             case UInt8(ascii: "t"): type = String(buffer: value)
-            case UInt8(ascii: "u"): userId = value.decimalInt
+            case UInt8(ascii: "u"): userId = reply.int
             case UInt8(ascii: "d"): data.add(part: 1, value)
             case UInt8(ascii: "r"): result.add(part: 1, value)
-            case UInt8(ascii: "a"): attempt = value.decimalInt ?? 1
+            case UInt8(ascii: "a"): attempt = reply.int ?? 1
             case UInt8(ascii: "w"): workerId = String(buffer: value)
             default:
                 switch String(buffer: key) {
-                case "ca": createdMs = value.decimalInt
-                case "dd": dueOffsetMs = value.decimalInt
-                case "du": dueMs = value.decimalInt  // written before `dd` existed: absolute
-                case "st": started = value.decimalInt.map(Date.init(milliseconds:))
-                case "fi": finished = value.decimalInt.map(Date.init(milliseconds:))
+                case "ca": createdMs = reply.int
+                case "dd": dueOffsetMs = reply.int
+                case "du": dueMs = reply.int  // written before `dd` existed: absolute
+                case "st": started = reply.int.map(Date.init(milliseconds:))
+                case "fi": finished = reply.int.map(Date.init(milliseconds:))
                 case "ok": success = value.readableBytesView.first == UInt8(ascii: "1")
                 case "cr": cronSchedule = String(buffer: value)
                 case "tz": cronTimeZone = String(buffer: value)
                 case "ar": autoRescheduleOnFailure = value.readableBytesView.first == UInt8(ascii: "1")
-                case "ard": autoRescheduleOnFailureDelay = value.decimalInt ?? 0
-                case "rmd": removeDelay = value.decimalInt ?? 0
-                case "rf": rescheduledFromJob = value.decimalInt
+                case "ard": autoRescheduleOnFailureDelay = reply.int ?? 0
+                case "rmd": removeDelay = reply.int ?? 0
+                case "rf": rescheduledFromJob = reply.int
                 case let name:
                     // d2, d3, … and r2, r3, …: later parts of a split value.
                     guard let base = name.utf8.first, base == UInt8(ascii: "d") || base == UInt8(ascii: "r"),
@@ -173,30 +174,6 @@ private struct ChunkedValue {
             whole.writeBuffer(&bytes)
         }
         return String(buffer: whole)
-    }
-}
-
-extension ByteBuffer {
-    /// The bytes as a canonical decimal integer (optional leading `-`), without
-    /// going through `String`; `nil` if they are anything else or overflow.
-    var decimalInt: Int? {
-        let bytes = readableBytesView
-        guard !bytes.isEmpty, bytes.count <= 20 else { return nil }
-        var value = 0
-        var negative = false
-        for (offset, byte) in bytes.enumerated() {
-            if offset == 0 && byte == UInt8(ascii: "-") && bytes.count > 1 {
-                negative = true
-                continue
-            }
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            let digit = Int(byte &- UInt8(ascii: "0"))
-            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflow2) = negative ? times10.subtractingReportingOverflow(digit) : times10.addingReportingOverflow(digit)
-            guard !overflow1, !overflow2 else { return nil }
-            value = sum
-        }
-        return value
     }
 }
 

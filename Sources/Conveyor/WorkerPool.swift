@@ -291,19 +291,21 @@ public final class WorkerPool<App: Sendable>: Service {
             onEvent?(Event(job: job, success: false, resultJSON: nil, followUpJobId: nil, written: false))
             return
         }
-        let completion: JobStore.Completion
+        let success: Bool
+        let resultJSON: String?
         switch outcome {
-        case .success(let resultJSON) where interruption == nil:
-            completion = .init(id: job.id, success: true, resultJSON: resultJSON, cronNextDue: nil)
+        case .success(let result) where interruption == nil:
+            (success, resultJSON) = (true, result)
         case .success:
-            completion = .init(id: job.id, success: false, resultJSON: Self.errorJSON(interruption!, type: nil), cronNextDue: nil)
+            (success, resultJSON) = (false, Self.errorJSON(interruption!, type: nil))
         case .failure(let error):
             let message = interruption ?? ((error as? ConveyorError)?.message ?? String(describing: error))
-            completion = .init(id: job.id, success: false, resultJSON: Self.errorJSON(message, type: interruption == nil ? String(reflecting: Swift.type(of: error)) : nil), cronNextDue: nil)
+            (success, resultJSON) = (false, Self.errorJSON(message, type: interruption == nil ? String(reflecting: Swift.type(of: error)) : nil))
         }
-        var withCron = completion
-        withCron.cronNextDue = job.nextCronDue(after: configuration.now())
-        await complete(job, withCron)
+        let completion = JobStore.Completion(
+            id: job.id, success: success, resultJSON: resultJSON, cronNextDue: job.nextCronDue(after: configuration.now())
+        )
+        await complete(job, completion)
     }
 
     /// Writes a completion. Completions are group-committed per partition:

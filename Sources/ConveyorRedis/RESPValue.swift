@@ -32,14 +32,36 @@ extension RESPValue {
         }
     }
 
-    /// The reply as an integer, for integer replies and bulk strings holding one.
+    /// The reply as an integer, for integer replies and strings holding a
+    /// canonical decimal integer (optional leading `-`, no `+`, no spaces).
     public var int: Int? {
         switch self {
         case .integer(let value): value
-        case .bulkString(let buffer): Int(String(buffer: buffer))
-        case .simpleString(let text): Int(text)
+        case .bulkString(let buffer): Self.decimal(buffer.readableBytesView)
+        case .simpleString(let text): Self.decimal(text.utf8)
         case .error, .null, .array: nil
         }
+    }
+
+    /// Parses decimal digits straight from the bytes: a job record's integer
+    /// fields are read this way on every claim, without a `String` each.
+    static func decimal(_ bytes: some Collection<UInt8>) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= 20 else { return nil }
+        var value = 0
+        var negative = false
+        for (offset, byte) in bytes.enumerated() {
+            if offset == 0 && byte == UInt8(ascii: "-") && bytes.count > 1 {
+                negative = true
+                continue
+            }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let digit = Int(byte &- UInt8(ascii: "0"))
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = negative ? times10.subtractingReportingOverflow(digit) : times10.addingReportingOverflow(digit)
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+        }
+        return value
     }
 
     /// The reply's elements, for array replies.

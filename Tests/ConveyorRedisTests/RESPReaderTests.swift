@@ -6,6 +6,15 @@ import Testing
 
 @Suite("RESP decoding and encoding")
 struct RESPReaderTests {
+    @Test("RESPValue.int: canonical decimal integers in bulk and simple strings, overflow rejected", arguments: [
+        ("0", 0), ("7", 7), ("-7", -7), ("9223372036854775807", Int.max), ("-9223372036854775808", Int.min),
+        ("9223372036854775808", nil), ("", nil), ("-", nil), ("1.5", nil), ("1e3", nil), (" 1", nil), ("+1", nil),
+    ] as [(String, Int?)])
+    func decimal(text: String, expected: Int?) {
+        #expect(RESPValue.bulkString(ByteBuffer(string: text)).int == expected)
+        #expect(RESPValue.simpleString(text).int == expected)
+    }
+
     static let cases: [(String, RESPValue)] = [
         ("+OK\r\n", .simpleString("OK")),
         ("-ERR wrong number of arguments\r\n", .error("ERR wrong number of arguments")),

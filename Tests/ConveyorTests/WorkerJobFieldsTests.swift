@@ -58,14 +58,6 @@ struct WorkerJobFieldsTests {
         #expect(job.due == job.createdAt && job.attempt == 1 && job.dataJSON == nil && job.success == nil && job.state == .pending)
     }
 
-    @Test("decimal parsing: canonical integers only, overflow rejected", arguments: [
-        ("0", 0), ("7", 7), ("-7", -7), ("9223372036854775807", Int.max), ("-9223372036854775808", Int.min),
-        ("9223372036854775808", nil), ("", nil), ("-", nil), ("1.5", nil), ("1e3", nil), (" 1", nil), ("+1", nil),
-    ] as [(String, Int?)])
-    func decimal(text: String, expected: Int?) {
-        #expect(ByteBuffer(string: text).decimalInt == expected)
-    }
-
     @Test("a job's log messages carry its id, type and user, and what the job adds; the base handler's level applies")
     func jobLogs() throws {
         let sink = LogSink()
