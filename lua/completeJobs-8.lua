@@ -1,14 +1,16 @@
 --[[
   Completes a batch of jobs run by one worker, and schedules what follows each of them.
 
-  For each (id, success, result, cronNextDue):
+  For each (id, status, result, cronNextDue):
   - if the job is not in `running`, or its `w` is not this worker, the worker lost it
     (recovered after its lease expired, or cancelled as stale): outcome LEASE_LOST and
     nothing is written for it;
   - else it is finished (fi = now, ok, r, removed from running and leases, added to
     finished with removeAt = now + rmd), then its follow-up is inserted with the replace
-    rule: a retry if it failed and ar = 1 (due now + ard, attempt + 1), else the next cron
-    run if cr is set and cronNextDue is given (attempt 1). Both get rf = id.
+    rule (includes/scheduleFollowUp): a re-run if it was interrupted (the worker shut
+    down before it ended), a retry if it failed and ar = 1 (due now + ard, attempt + 1),
+    else the next cron run if cr is set and cronNextDue is given (attempt 1). All get
+    rf = id.
   Wakes one idle worker if a follow-up is due at or before now or became the earliest.
 
     Input:
@@ -21,23 +23,25 @@
       KEYS[7] finished  ZSET    id -> removeAt ms
       KEYS[8] wake      LIST    wake-up markers
 
-      ARGV[1] now               ms since epoch
+      ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] staleAfterMs      ms (replace rule of the follow-ups)
       ARGV[3] partitionCount    number of partitions (>= 1)
       ARGV[4] partitionIndex    this partition, 0 <= index < partitionCount
       ARGV[5] workerId          id of the completing worker
-      ARGV[6] N                 number of jobs (>= 1)
-      then 4 arguments per job, job j (0-based) at ARGV[7 + 4*j ...]:
+      ARGV[6] maxInterruptions  consecutive interruptions after which a job is not re-run (>= 1)
+      ARGV[7] N                 number of jobs, 1 ..= 1000
+      then 4 arguments per job, job j (0-based) at ARGV[8 + 4*j ...]:
         +0  id           job id
-        +1  success      "1" = succeeded, "0" = failed
-        +2  result       JSON text: the run's return value, or the error; "" = null
+        +1  status       "1" = succeeded, "0" = failed, "i" = interrupted (shutdown)
+        +2  result       JSON text: the run's return value, or the error; "" = null.
+                         For "i": the reason ("shutdown"); the script writes the result
         +3  cronNextDue  ms of the next cron run after now; "" = none (ignored when the
                          job has no cron or is retried)
 
     Output:
       {outcome1, newJobId1, outcome2, newJobId2, ...}: two integers per job, in input order
         outcome   1 COMPLETED or 2 LEASE_LOST (lua/README.md)
-        newJobId  integer id of the retry or next cron job; 0 when none was scheduled
+        newJobId  integer id of the re-run, retry or next cron job; 0 when none was scheduled
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
@@ -52,17 +56,21 @@ local keys = {
 --- @include "appendChunked"
 --- @include "readJob"
 --- @include "scheduleFollowUp"
+--- @include "interruptedResult"
+--- @include "redisNow"
 --- @include "wakeWorker"
 
 local COMPLETED, LEASE_LOST = 1, 2
 
-local now = checkInt(ARGV[1], "now")
+local now = redisNow(ARGV[1])
 local staleAfterMs = checkInt(ARGV[2], "staleAfterMs")
 local partitionCount = checkInt(ARGV[3], "partitionCount")
 local partitionIndex = checkInt(ARGV[4], "partitionIndex")
 local workerId = ARGV[5]
-local count = checkInt(ARGV[6], "N")
+local maxInterruptions = checkInt(ARGV[6], "maxInterruptions")
+local count = checkInt(ARGV[7], "N")
 local fieldsPerJob = 4
+local firstJobArg = 8
 
 if partitionCount < 1 or partitionIndex < 0 or partitionIndex >= partitionCount then
   error({err = "ERR conveyor: partitionIndex must be in 0 ..< partitionCount"})
@@ -70,18 +78,22 @@ end
 if workerId == nil or workerId == "" then
   error({err = "ERR conveyor: workerId must not be empty"})
 end
-if count < 1 or #ARGV ~= 6 + count * fieldsPerJob then
-  error({err = "ERR conveyor: expected 6 + 4 * N arguments"})
+if maxInterruptions < 1 then
+  error({err = "ERR conveyor: maxInterruptions must be >= 1"})
+end
+-- N bounds every list unpacked below (Lua's C stack limits unpack).
+if count < 1 or count > 1000 or #ARGV ~= firstJobArg - 1 + count * fieldsPerJob then
+  error({err = "ERR conveyor: expected 7 + 4 * N arguments, 1 <= N <= 1000"})
 end
 
 -- Validate every entry before the first write (no table per job: the
 -- loops below read ARGV again).
 for j = 0, count - 1 do
-  local base = 7 + j * fieldsPerJob
+  local base = firstJobArg + j * fieldsPerJob
   checkInt(ARGV[base], "id")
-  local success = ARGV[base + 1]
-  if success ~= "1" and success ~= "0" then
-    error({err = "ERR conveyor: success must be 1 or 0"})
+  local status = ARGV[base + 1]
+  if status ~= "1" and status ~= "0" and status ~= "i" then
+    error({err = "ERR conveyor: status must be 1, 0 or i"})
   end
   checkInt(ARGV[base + 3], "cronNextDue", false)
 end
@@ -89,7 +101,9 @@ end
 local ctx = {
   now = now, staleAfterMs = staleAfterMs,
   partitionCount = partitionCount, partitionIndex = partitionIndex,
+  maxInterruptions = maxInterruptions,
 }
+local OUTCOMES = {["1"] = "ok", ["0"] = "failed", i = "interrupted"}
 local nowText = toIntString(now)
 
 -- Phase 1: finish every job this worker still holds. One HMGET decides: the
@@ -101,13 +115,17 @@ local nowText = toIntString(now)
 -- the argument text is used as is.
 local result, owned, finishedArgs, followUps = {}, {}, {}, {}
 for j = 0, count - 1 do
-  local base = 7 + j * fieldsPerJob
-  local id, success, resultText = ARGV[base], ARGV[base + 1] == "1", ARGV[base + 2]
+  local base = firstJobArg + j * fieldsPerJob
+  local id, outcome, resultText = ARGV[base], OUTCOMES[ARGV[base + 1]], ARGV[base + 2]
+  local success = outcome == "ok"
   local jobKey = keys.jobPrefix .. id
-  local state = rcall("HMGET", jobKey, "w", "st", "fi", "rmd", "ar", "cr")
+  local state = rcall("HMGET", jobKey, "w", "st", "fi", "rmd", "ar", "cr", "ic")
   result[2 * j + 1] = LEASE_LOST
   result[2 * j + 2] = 0
   if state[1] == workerId and state[2] and not state[3] then
+    if outcome == "interrupted" then
+      resultText = interruptedResult({ic = state[7]}, resultText, nil, maxInterruptions)
+    end
     if resultText ~= "" then
       local args = {"fi", nowText, "ok", success and "1" or "0"}
       appendChunked(args, "r", resultText)
@@ -122,7 +140,7 @@ for j = 0, count - 1 do
     result[2 * j + 1] = COMPLETED
     -- Only a retry or a cron job needs the whole record, for its follow-up.
     local cronNextDue = ARGV[base + 3]
-    if (not success and state[5] == "1") or (state[6] ~= false and cronNextDue ~= "") then
+    if outcome == "interrupted" or (not success and state[5] == "1") or (state[6] ~= false and cronNextDue ~= "") then
       followUps[#followUps + 1] = j
     end
   end
@@ -137,11 +155,11 @@ end
 -- replace rule's scan of stale running jobs never sees them.
 local wake = false
 for _, j in ipairs(followUps) do
-  local base = 7 + j * fieldsPerJob
+  local base = firstJobArg + j * fieldsPerJob
   local id = ARGV[base]
   local job = readJob(keys.jobPrefix .. id)
   local cronNextDue = ARGV[base + 3]
-  local newId, wakeNeeded = scheduleFollowUp(keys, ctx, id, job, ARGV[base + 1] == "1",
+  local newId, wakeNeeded = scheduleFollowUp(keys, ctx, id, job, OUTCOMES[ARGV[base + 1]],
     cronNextDue ~= "" and tonumber(cronNextDue) or nil)
   result[2 * j + 2] = newId and tonumber(newId) or 0
   wake = wake or wakeNeeded

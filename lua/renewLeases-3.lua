@@ -9,10 +9,14 @@
       KEYS[2] running   ZSET    id -> started ms
       KEYS[3] leases    ZSET    id -> lease expiry ms
 
-      ARGV[1] now               ms since epoch
+      ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] workerId          id of the renewing worker
       ARGV[3] leaseMs           new lease duration from now, ms
-      ARGV[4...] id             ids of the jobs the worker holds (zero or more)
+      ARGV[4...] id             ids of the jobs the worker holds (0 ..= 1000 of them)
+
+  A lease that has already expired is renewed too, as long as the job is still running
+  and held by this worker: after an outage longer than the lease, a live worker keeps its
+  jobs unless recovery (which waits a grace period: recoverJobs) took them first.
 
     Output:
       {lostId, ...}  integer ids that were NOT renewed (empty list when all were)
@@ -26,12 +30,13 @@ local leasesKey = KEYS[3]
 
 --- @include "checkInt"
 --- @include "toIntString"
+--- @include "redisNow"
 
-local now = checkInt(ARGV[1], "now")
+local now = redisNow(ARGV[1])
 local workerId = ARGV[2]
 local leaseMs = checkInt(ARGV[3], "leaseMs")
-if workerId == nil or workerId == "" or leaseMs < 1 then
-  error({err = "ERR conveyor: renewLeases needs a workerId and leaseMs >= 1"})
+if workerId == nil or workerId == "" or leaseMs < 1 or #ARGV > 1003 then
+  error({err = "ERR conveyor: renewLeases needs a workerId, leaseMs >= 1 and at most 1000 ids"})
 end
 local ids = {}
 for i = 4, #ARGV do

@@ -41,6 +41,12 @@ public struct ConveyorKeys: Sendable, Hashable {
         public var wake: String { prefix + "wake" }
         /// `SET NX PX` lock so that one worker at a time runs a recovery pass.
         public var recoveryLock: String { prefix + "recovery-lock" }
+        /// HASH job id → type: jobs given back because no worker knew their type.
+        public var parked: String { prefix + "parked" }
+        /// ZSET job id → when its lease was first seen expired (recovery's grace period).
+        public var suspects: String { prefix + "suspects" }
+        /// STRING: the ids one claim took, kept so the claim can be replayed.
+        func claimRecord(workerId: String, token: String) -> String { prefix + "claim:" + workerId + ":" + token }
         /// HASH job id → identity of the archiver that claimed it.
         public var archiving: String { prefix + "archiving" }
 

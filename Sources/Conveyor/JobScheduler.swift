@@ -384,6 +384,30 @@ public struct JobScheduler: Sendable {
         return counts
     }
 
+    /// Pending jobs that a worker gave back because it does not run their
+    /// type, by type: they wait for a worker that does (each time a worker
+    /// that does not know the type claims one, it is due again after a
+    /// backoff: 0.5 s, doubling, at most 30 s).
+    public func parkedCounts() async throws(ConveyorError) -> [String: Int] {
+        do {
+            var counts: [String: Int] = [:]
+            for partition in configuration.keys.partitions {
+                let fields = try await client.send("HGETALL", partition.parked).array?.compactMap(\.string) ?? []
+                guard !fields.isEmpty else { continue }
+                let pairs = stride(from: 0, to: fields.count - 1, by: 2).map { (id: fields[$0], type: fields[$0 + 1]) }
+                // An entry of a job cancelled while parked lingers until a
+                // release pass prunes it: count only jobs still waiting.
+                let due = try await client.pipeline(pairs.map { RedisCommand("ZSCORE", partition.due, $0.id) })
+                for (pair, score) in zip(pairs, due) where !score.isNull {
+                    counts[pair.type, default: 0] += 1
+                }
+            }
+            return counts
+        } catch {
+            throw ConveyorError(error)
+        }
+    }
+
     // MARK: Cancelling
 
     /// Cancels a pending (not started) job: it is finished with `success =

@@ -7,51 +7,99 @@ struct JobStore: Sendable {
     let keys: ConveyorKeys
     let staleAfterMs: Int
 
-    /// Claims up to `maxCount` due jobs of one partition.
-    func claim(partition: ConveyorKeys.Partition, now: Int, workerId: String, maxCount: Int, leaseMs: Int)
-        async throws(ConveyorError) -> (jobs: [WorkerJob], nextDue: Int?)
-    {
+    /// Most jobs one script call claims, completes, renews or releases: the
+    /// scripts reject larger batches before writing anything.
+    static let maxBatch = 1000
+
+    /// Claims up to `maxCount` (at most ``maxBatch``) due jobs of one partition.
+    ///
+    /// Idempotent per `token`: sent again with the same token (its reply was
+    /// lost), it returns the jobs the first call claimed that this worker
+    /// still holds, and claims nothing new.
+    /// - Parameter now: ms; `nil` (production) uses Redis's clock. Tests pass one.
+    /// - Returns: The claimed jobs, the earliest due time left, and the claim's
+    ///   time by the clock the script used.
+    func claim(
+        partition: ConveyorKeys.Partition, now: Int?, workerId: String, maxCount: Int, leaseMs: Int, token: String = ""
+    ) async throws(ConveyorError) -> (jobs: [WorkerJob], nextDue: Int?, now: Int) {
+        let token = token.isEmpty ? UUID().uuidString : token
         let reply = try await eval(
             LuaScripts.claimJobs,
-            keys: [partition.jobPrefix, partition.due, partition.pending, partition.running, partition.leases, partition.wake],
-            arguments: [now, workerId, maxCount, leaseMs]
+            keys: [
+                partition.jobPrefix, partition.due, partition.pending, partition.running, partition.leases, partition.wake,
+                partition.parked, partition.claimRecord(workerId: workerId, token: token),
+            ],
+            arguments: [Self.argument(now), workerId, min(maxCount, Self.maxBatch), leaseMs]
         )
-        guard let items = reply.array, let nextDue = items.first?.int, items.count % 2 == 1 else {
+        guard let items = reply.array, items.count >= 2, let nextDue = items[0].int, let claimedAt = items[1].int,
+            items.count % 2 == 0
+        else {
             throw ConveyorError(.redis, "claimJobs returned \(reply)")
         }
-        let started = Date(milliseconds: now)
+        let started = Date(milliseconds: claimedAt)
         var jobs: [WorkerJob] = []
-        jobs.reserveCapacity(items.count / 2)
-        for index in stride(from: 1, to: items.count, by: 2) {
+        jobs.reserveCapacity(items.count / 2 - 1)
+        for index in stride(from: 2, to: items.count, by: 2) {
             guard let id = items[index].int, let fields = items[index + 1].array else {
                 throw ConveyorError(.redis, "claimJobs returned the entry \(items[index]), \(items[index + 1])")
             }
-            // The script sets st and w as the claim; the reply is the hash before it.
+            // A first claim returns the hash before it (no st, w); a replay the hash as stored.
             guard var job = WorkerJob(id: id, hashFields: fields) else { continue }
-            job.started = started
+            if job.started == nil { job.started = started }
             job.workerId = workerId
             jobs.append(job)
         }
-        return (jobs, nextDue < 0 ? nil : nextDue)
+        return (jobs, nextDue < 0 ? nil : nextDue, claimedAt)
+    }
+
+    /// `now` as a script argument: `""` asks the script for Redis's clock.
+    static func argument(_ now: Int?) -> any RESPArgument {
+        now.map { $0 as any RESPArgument } ?? ""
     }
 
     /// One finished job as the worker reports it.
     struct Completion: Sendable {
         var id: Int
-        var success: Bool
+        var status: Status
+        /// The result or error JSON; for ``Status/interrupted``, the reason.
         var resultJSON: String?
         var cronNextDue: Int?
+
+        var success: Bool { status == .succeeded }
+
+        init(id: Int, status: Status, resultJSON: String?, cronNextDue: Int?) {
+            self.id = id
+            self.status = status
+            self.resultJSON = resultJSON
+            self.cronNextDue = cronNextDue
+        }
+
+        /// A run that ended by itself, succeeded or failed.
+        init(id: Int, success: Bool, resultJSON: String?, cronNextDue: Int?) {
+            self.init(id: id, status: success ? .succeeded : .failed, resultJSON: resultJSON, cronNextDue: cronNextDue)
+        }
+
+        /// How the run ended, as `completeJobs` takes it.
+        enum Status: String, Sendable {
+            case succeeded = "1"
+            case failed = "0"
+            /// Stopped by shutdown before it ended: re-run (lua/README.md).
+            case interrupted = "i"
+        }
     }
 
     /// Completes jobs of one partition; returns per job whether it was
     /// written (`false`: the lease was lost, nothing written) and the follow-up id.
-    func complete(_ completions: [Completion], partition: ConveyorKeys.Partition, now: Int, workerId: String)
-        async throws(ConveyorError) -> [(written: Bool, followUp: Int?)]
-    {
-        var arguments: [any RESPArgument] = [now, staleAfterMs, keys.partitionCount, partition.index, workerId, completions.count]
+    /// At most ``maxBatch`` completions per call.
+    func complete(
+        _ completions: [Completion], partition: ConveyorKeys.Partition, now: Int?, workerId: String, maxInterruptions: Int = 3
+    ) async throws(ConveyorError) -> [(written: Bool, followUp: Int?)] {
+        var arguments: [any RESPArgument] = [
+            Self.argument(now), staleAfterMs, keys.partitionCount, partition.index, workerId, maxInterruptions, completions.count,
+        ]
         for completion in completions {
             arguments += [
-                completion.id, completion.success ? 1 : 0, completion.resultJSON ?? "",
+                completion.id, completion.status.rawValue, completion.resultJSON ?? "",
                 completion.cronNextDue.map(String.init) ?? "",
             ]
         }
@@ -66,16 +114,56 @@ struct JobStore: Sendable {
         }
     }
 
-    /// Renews the leases of jobs this worker holds; returns the ids it lost.
-    func renew(ids: [Int], partition: ConveyorKeys.Partition, now: Int, workerId: String, leaseMs: Int)
+    /// Renews the leases of jobs this worker holds (at most ``maxBatch``);
+    /// returns the ids it lost.
+    func renew(ids: [Int], partition: ConveyorKeys.Partition, now: Int?, workerId: String, leaseMs: Int, timeout: Duration? = nil)
         async throws(ConveyorError) -> [Int]
     {
         let reply = try await eval(
             LuaScripts.renewLeases,
             keys: [partition.jobPrefix, partition.running, partition.leases],
-            arguments: [now, workerId, leaseMs] + ids.map { $0 as any RESPArgument }
+            arguments: [Self.argument(now), workerId, leaseMs] + ids.map { $0 as any RESPArgument },
+            timeout: timeout
         )
         return reply.array?.compactMap(\.int) ?? []
+    }
+
+    /// What `releaseJobs` did with one job.
+    enum Release: Sendable, Equatable {
+        /// Back in `due`, due again at this time (ms).
+        case released(dueAt: Int)
+        /// Cancelled: a newer pending job of its type and user replaced it.
+        case superseded(by: Int)
+        /// This worker did not hold it; nothing written.
+        case notHeld
+    }
+
+    /// Gives jobs this worker holds back to `due`, not started, with a backoff
+    /// (for types it does not know). At most ``maxBatch`` ids.
+    func release(ids: [Int], partition: ConveyorKeys.Partition, now: Int?, workerId: String)
+        async throws(ConveyorError) -> [Release]
+    {
+        let reply = try await eval(
+            LuaScripts.releaseJobs,
+            keys: [
+                partition.jobPrefix, partition.due, partition.pending, partition.running, partition.leases, partition.finished,
+                partition.parked,
+            ],
+            arguments: [Self.argument(now), workerId] + ids.map { $0 as any RESPArgument }
+        )
+        guard let entries = reply.array, entries.count == ids.count else {
+            throw ConveyorError(.redis, "releaseJobs returned \(reply)")
+        }
+        return try entries.map { entry throws(ConveyorError) in
+            guard let pair = entry.array, pair.count == 2, let value = pair[1].int else {
+                throw ConveyorError(.redis, "releaseJobs returned the entry \(entry)")
+            }
+            switch try ScriptOutcome(reply: pair[0]) {
+            case .released: return .released(dueAt: value)
+            case .superseded: return .superseded(by: value)
+            default: return .notHeld
+            }
+        }
     }
 
     /// Fails jobs of one partition whose lease expired (their worker died),
@@ -84,8 +172,15 @@ struct JobStore: Sendable {
     /// With `lockOwner`, the pass runs only if this caller wins a short lock,
     /// so many workers do not all scan at once; correctness does not depend on
     /// it, since `recoverJobs` re-checks every candidate.
+    ///
+    /// A job is recovered only when its lease is still expired `graceMs` after
+    /// a pass first saw it expired (`recoverJobs`): live workers renew first.
+    /// - Parameter now: ms; `nil` (production) uses Redis's clock for the
+    ///   decision. The candidates are read with `estimatedNow`, which the
+    ///   script checks again.
     func recoverExpired(
-        partition: ConveyorKeys.Partition, now: Int, limit: Int = 100, lockOwner: String? = nil, lockMs: Int = 1_000
+        partition: ConveyorKeys.Partition, now: Int?, estimatedNow: Int, graceMs: Int, maxInterruptions: Int = 3,
+        limit: Int = 100, lockOwner: String? = nil, lockMs: Int = 1_000
     ) async throws(ConveyorError) -> Int {
         let candidates: [Int]
         do {
@@ -93,7 +188,9 @@ struct JobStore: Sendable {
                 let acquired = try await client.send("SET", partition.recoveryLock, lockOwner, "NX", "PX", lockMs)
                 guard acquired == .simpleString("OK") else { return 0 }
             }
-            candidates = try await client.send("ZRANGEBYSCORE", partition.leases, "-inf", now, "LIMIT", 0, limit).array?.compactMap(\.int) ?? []
+            // A candidate read a little early or late is harmless: the script decides.
+            candidates = try await client.send("ZRANGEBYSCORE", partition.leases, "-inf", now ?? estimatedNow, "LIMIT", 0, limit)
+                .array?.compactMap(\.int) ?? []
         } catch {
             throw ConveyorError(error)
         }
@@ -101,18 +198,22 @@ struct JobStore: Sendable {
         // The next cron run is computed here (the scripts have no cron parser);
         // the script re-checks every candidate, so a stale read is harmless.
         let jobs = try await JobScheduler(client: client, configuration: .init(keys: keys)).jobs(ids: candidates)
-        var arguments: [any RESPArgument] = [now, staleAfterMs, keys.partitionCount, partition.index, jobs.count]
+        var arguments: [any RESPArgument] = [
+            Self.argument(now), staleAfterMs, keys.partitionCount, partition.index, graceMs, maxInterruptions, jobs.count,
+        ]
         for job in jobs {
-            arguments += [job.id, job.nextCronDue(after: Date(milliseconds: now)).map(String.init) ?? ""]
+            arguments += [job.id, job.nextCronDue(after: Date(milliseconds: now ?? estimatedNow)).map(String.init) ?? ""]
         }
         guard !jobs.isEmpty else { return 0 }
-        let reply = try await eval(LuaScripts.recoverJobs, keys: partition.all, arguments: arguments)
+        let reply = try await eval(LuaScripts.recoverJobs, keys: partition.all + [partition.suspects], arguments: arguments)
         return (reply.array ?? []).filter { $0.array?.first?.int == ScriptOutcome.recovered.rawValue }.count
     }
 
-    private func eval(_ script: RedisScript, keys: [String], arguments: [any RESPArgument]) async throws(ConveyorError) -> RESPValue {
+    private func eval(
+        _ script: RedisScript, keys: [String], arguments: [any RESPArgument], timeout: Duration? = nil
+    ) async throws(ConveyorError) -> RESPValue {
         do {
-            return try await client.eval(RedisScriptCall(script, keys: keys, arguments: arguments))
+            return try await client.eval(RedisScriptCall(script, keys: keys, arguments: arguments), timeout: timeout)
         } catch {
             throw ConveyorError(error)
         }

@@ -10,6 +10,9 @@ enum ScriptOutcome: Int, Sendable {
     case recovered = 7
     case notExpired = 8
     case notRunning = 9
+    case inGrace = 10
+    case released = 11
+    case superseded = 12
 
     init(reply: RESPValue) throws(ConveyorError) {
         guard let code = reply.int, let outcome = ScriptOutcome(rawValue: code) else {

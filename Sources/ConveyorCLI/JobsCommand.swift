@@ -81,12 +81,18 @@ struct JobsCommand: AsyncParsableCommand {
         func run() async throws {
             let scheduler = try await scheduler(redis)
             let counts = try await scheduler.counts()
+            let parked = try await scheduler.parkedCounts()
             await scheduler.client.shutdown()
             let ordered = WorkerJob.State.allCases.map { ($0.rawValue, counts[$0] ?? 0) }
             if json {
-                print("{" + ordered.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}")
+                let byType = parked.keys.sorted().map { "\(JSONValue.string($0).jsonText):\(parked[$0]!)" }.joined(separator: ",")
+                print("{" + ordered.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + ",\"parkedByType\":{\(byType)}}")
             } else {
                 for (state, count) in ordered { print("\(state): \(count)") }
+                // Pending jobs no worker has run because none that claimed them knew their type.
+                for type in parked.keys.sorted() {
+                    print("pending, waiting for a worker that runs \(JSONValue.string(type).jsonText): \(parked[type]!)")
+                }
             }
         }
     }

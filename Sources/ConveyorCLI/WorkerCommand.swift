@@ -15,6 +15,16 @@ struct WorkerCommand: AsyncParsableCommand {
     var gracePeriod: Double = 30
     @Option(name: .customLong("lease"), help: ArgumentHelp("Lease of a running job, in seconds.", valueName: "s"))
     var lease: Double = 30
+    @Option(
+        name: .customLong("recovery-grace"),
+        help: ArgumentHelp("Seconds a lease must stay expired before its job is recovered (default: half the lease).", valueName: "s")
+    )
+    var recoveryGrace: Double?
+    @Option(
+        name: .customLong("max-interruptions"),
+        help: "Consecutive interruptions (worker lost, shutdown) after which a job is not run again."
+    )
+    var maxInterruptions: Int = 3
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
     @Flag(name: .long, help: "Also run an archiver in this process (see `archiver`).")
@@ -27,6 +37,8 @@ struct WorkerCommand: AsyncParsableCommand {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1, got \(concurrency)") }
         guard gracePeriod >= 0 else { throw ValidationError("--grace-period must not be negative") }
         guard lease >= 1 else { throw ValidationError("--lease must be at least 1 second") }
+        if let recoveryGrace, recoveryGrace < 0 { throw ValidationError("--recovery-grace must not be negative") }
+        guard maxInterruptions >= 1 else { throw ValidationError("--max-interruptions must be at least 1, got \(maxInterruptions)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not a log level") }
         if archiver { _ = try historyDirectory() }
     }
@@ -49,6 +61,9 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.leaseRenewInterval = .milliseconds(Int(lease * 1000 / 3))
         // Look for dead workers' jobs at least as often as leases are renewed.
         configuration.recoveryInterval = min(configuration.recoveryInterval, configuration.leaseRenewInterval)
+        // Longer than a renewal interval, so live workers renew first after an outage.
+        configuration.recoveryGracePeriod = .milliseconds(Int((recoveryGrace ?? lease / 2) * 1000))
+        configuration.maxConsecutiveInterruptions = maxInterruptions
         let eventLogger = logger
         let archiverService = try archiver
             ? Archiver(client: client, configuration: ArchiverConfiguration(historyDirectory: historyDirectory(), keys: try redis.keys()), logger: logger)

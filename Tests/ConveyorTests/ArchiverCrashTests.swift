@@ -139,7 +139,7 @@ extension ArchiverTestSupport {
         while true {
             var claimed = 0
             for partition in keys.partitions {
-                let (jobs, _) = try await store.claim(
+                let (jobs, _, _) = try await store.claim(
                     partition: partition, now: Date().milliseconds, workerId: "crash-worker", maxCount: perTick / keys.partitionCount, leaseMs: 60_000
                 )
                 claimed += jobs.count

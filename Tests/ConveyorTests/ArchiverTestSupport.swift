@@ -67,7 +67,7 @@ enum ArchiverTestSupport {
         for partition in keys.partitions {
             while true {
                 let now = Date().milliseconds
-                let (jobs, _) = try await store.claim(partition: partition, now: now, workerId: workerId, maxCount: 500, leaseMs: 60_000)
+                let (jobs, _, _) = try await store.claim(partition: partition, now: now, workerId: workerId, maxCount: 500, leaseMs: 60_000)
                 if jobs.isEmpty { break }
                 let completions = jobs.map { job in
                     job.id % 3 == 0

@@ -73,7 +73,7 @@ struct HistoryLogTests {
             try await Support.makeFinishedJobs(client, keys: keys, count: 3, type: "chainTest")
             var chain = [try await scheduler.scheduleJob(UntypedJobConfig(type: "chainTest", userId: 7, autoRescheduleOnFailure: true)).id]
             for _ in 0..<3 {
-                let (jobs, _) = try await store.claim(partition: keys.partition(0), now: Date().milliseconds, workerId: "w", maxCount: 10, leaseMs: 60_000)
+                let (jobs, _, _) = try await store.claim(partition: keys.partition(0), now: Date().milliseconds, workerId: "w", maxCount: 10, leaseMs: 60_000)
                 #expect(jobs.map(\.id) == [chain.last!])
                 let results = try await store.complete(
                     [.init(id: chain.last!, success: false, resultJSON: #"{"error":"again"}"#, cronNextDue: nil)],

@@ -89,7 +89,7 @@ struct SchedulerHarness: Sendable {
         }
     }
 
-    /// Claims due jobs of one partition as `workerId`, at the clock's now (`claimJobs-6`).
+    /// Claims due jobs of one partition as `workerId`, at the clock's now (`claimJobs`).
     @discardableResult
     func claim(
         partition index: Int = 0, workerId: String = "worker-1", maxCount: Int = 100, leaseMs: Int = 30_000
@@ -100,7 +100,7 @@ struct SchedulerHarness: Sendable {
         ).jobs
     }
 
-    /// Completes one running job as `workerId`, at the clock's now (`completeJobs-8`).
+    /// Completes one running job as `workerId`, at the clock's now (`completeJobs`).
     /// - Returns: The script's outcome code (1 completed, 2 lease lost) and follow-up id.
     @discardableResult
     func complete(
@@ -110,7 +110,7 @@ struct SchedulerHarness: Sendable {
         let reply = try await client.eval(RedisScriptCall(
             LuaScripts.completeJobs, keys: p.all,
             arguments: [
-                clock.nowMilliseconds, 3_600_000, keys.partitionCount, p.index, workerId, 1,
+                clock.nowMilliseconds, 3_600_000, keys.partitionCount, p.index, workerId, 3, 1,
                 id, success ? "1" : "0", resultJSON, cronNextDue.map(String.init) ?? "",
             ]
         ))

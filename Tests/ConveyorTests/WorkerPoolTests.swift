@@ -59,14 +59,14 @@ struct WorkerStubbornJob: Job {
 
 /// Runs a pool for the duration of `body`, collecting its events.
 func withWorkerPool<T>(
-    _ client: RedisClient, namespace: String, configure: (inout WorkerPoolConfiguration) -> Void = { _ in },
+    _ client: RedisClient, namespace: String, types: Set<String>? = nil, configure: (inout WorkerPoolConfiguration) -> Void = { _ in },
     _ body: (JobScheduler, WorkerTestApp, _ events: EventLog, WorkerPool<WorkerTestApp>) async throws -> T
 ) async throws -> T {
     var registry = JobRegistry<WorkerTestApp>()
-    registry.register(WorkerEchoJob.self)
-    registry.register(WorkerFlakyJob.self)
-    registry.register(WorkerSleepJob.self)
-    registry.register(WorkerStubbornJob.self)
+    if types?.contains(WorkerEchoJob.typeName) ?? true { registry.register(WorkerEchoJob.self) }
+    if types?.contains(WorkerFlakyJob.typeName) ?? true { registry.register(WorkerFlakyJob.self) }
+    if types?.contains(WorkerSleepJob.typeName) ?? true { registry.register(WorkerSleepJob.self) }
+    if types?.contains(WorkerStubbornJob.typeName) ?? true { registry.register(WorkerStubbornJob.self) }
     let keys = try ConveyorKeys(namespace: namespace)
     var configuration = WorkerPoolConfiguration(concurrency: 8, keys: keys)
     configuration.maxIdleWait = .milliseconds(200)
@@ -168,23 +168,6 @@ struct WorkerPoolTests {
         }
     }
 
-    @Test("an unknown job type fails the job with a clear error and the worker keeps running")
-    func unknownType() async throws {
-        try await TestRedis.withClient { client, ns in
-            try await withWorkerPool(client, namespace: ns) { scheduler, _, _, _ in
-                let ghost = try await scheduler.scheduleJob(UntypedJobConfig(type: "ghost", userId: 1))
-                let real = try await scheduler.scheduleJob(WorkerJobConfig(WorkerEchoJob.self, userId: 1, data: .string("x")))
-                #expect(try await eventually {
-                    try await scheduler.jobs(ids: [ghost.id, real.id]).allSatisfy { $0.finished != nil }
-                })
-                let failed = try #require(try await scheduler.job(id: ghost.id))
-                #expect(failed.success == false)
-                #expect(failed.result["error"]?.jsonText.contains("unknown job type") == true)
-                #expect(try await scheduler.job(id: real.id)?.success == true)
-            }
-        }
-    }
-
     @Test("a job over its timeout is cancelled and fails as timed out")
     func timeout() async throws {
         try await TestRedis.withClient { client, ns in
@@ -204,7 +187,10 @@ struct WorkerPoolTests {
             let keys = try ConveyorKeys(namespace: ns)
             let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
             var job: WorkerJob?
-            try await withWorkerPool(client, namespace: ns, configure: { $0.shutdownGracePeriod = .milliseconds(200) }) { scheduler, _, _, _ in
+            try await withWorkerPool(client, namespace: ns, configure: {
+                $0.shutdownGracePeriod = .milliseconds(200)
+                $0.abandonAfter = .seconds(1)
+            }) { scheduler, _, _, _ in
                 job = try await scheduler.scheduleJob(WorkerJobConfig(
                     WorkerSleepJob.self, userId: 1, data: .init(ms: 10_000), autoRescheduleOnFailure: true, autoRescheduleOnFailureDelay: 60_000
                 ))
@@ -219,26 +205,33 @@ struct WorkerPoolTests {
         }
     }
 
-    @Test("shutdown does not hang on a job that ignores cancellation: it is failed as shutdown")
+    @Test("shutdown does not hang on a job that ignores cancellation: after the grace period and abandonAfter it is finished as interrupted by shutdown, and re-run")
     func stubbornJobAtShutdown() async throws {
         try await TestRedis.withClient { client, ns in
             let scheduler = JobScheduler(client: client, configuration: .init(keys: try ConveyorKeys(namespace: ns)))
             var job: WorkerJob?
             let clock = ContinuousClock()
             var stopAsked = clock.now
-            try await withWorkerPool(client, namespace: ns, configure: { $0.shutdownGracePeriod = .milliseconds(200) }) { scheduler, _, _, _ in
+            try await withWorkerPool(client, namespace: ns, configure: {
+                $0.shutdownGracePeriod = .milliseconds(200)
+                $0.abandonAfter = .seconds(1)
+            }) { scheduler, _, _, _ in
                 job = try await scheduler.scheduleJob(WorkerJobConfig(WorkerStubbornJob.self, userId: 1))
                 #expect(try await eventually { try await scheduler.job(id: job!.id)?.started != nil })
                 stopAsked = clock.now
             }
             let stopTook = clock.now - stopAsked
-            #expect(stopTook > .seconds(4) && stopTook < .seconds(9), "waited its grace, then stopped although the job ran on: \(stopTook)")
+            // 0.2 s grace + 1 s abandonAfter; the job itself would run 10 s.
+            #expect(stopTook >= .milliseconds(1_200) && stopTook < .seconds(5), "waited its grace, then stopped although the job ran on: \(stopTook)")
             let stopped = try #require(try await scheduler.job(id: job!.id))
             #expect(stopped.success == false && stopped.result["error"] == .string("shutdown"))
+            #expect(stopped.result["interrupted"] == .bool(true))
+            let rerun = try await scheduler.jobs(state: .pending, type: WorkerStubbornJob.typeName, userId: 1)
+            #expect(rerun.map(\.rescheduledFromJob) == [job!.id], "an interrupted job runs again")
         }
     }
 
-    @Test("a lost lease: the job is recovered as worker lost, and the old worker's late completion is refused")
+    @Test("a lost lease: after the grace period the job is recovered as worker lost and re-run, and the old worker's late completion is refused")
     func leaseLoss() async throws {
         try await TestRedis.withClient { client, ns in
             let keys = try ConveyorKeys(namespace: ns)
@@ -255,12 +248,20 @@ struct WorkerPoolTests {
             // Claiming takes the job out of the pair index: it is no longer pending.
             #expect(try await client.send("HGET", partition.pending, "\(WorkerEchoJob.typeName):1") == .null)
             #expect(try await scheduler.jobs(state: .pending, type: WorkerEchoJob.typeName, userId: 1).isEmpty)
-            #expect(try await store.recoverExpired(partition: partition, now: now + 500) == 0)
-            #expect(try await store.recoverExpired(partition: partition, now: now + 1_001) == 1)
+            func recover(at ms: Int) async throws -> Int {
+                try await store.recoverExpired(partition: partition, now: ms, estimatedNow: ms, graceMs: 2_000)
+            }
+            #expect(try await recover(at: now + 500) == 0, "lease valid")
+            #expect(try await recover(at: now + 1_001) == 0, "expired: marked, the grace period begins")
+            #expect(try await client.send("ZSCORE", partition.suspects, job.id).int == now + 1_001)
+            #expect(try await recover(at: now + 3_000) == 0, "still in the grace period")
+            #expect(try await recover(at: now + 3_001) == 1, "expired for the whole grace period")
+            #expect(try await client.send("ZCARD", partition.suspects).int == 0, "the mark is dropped")
             let lost = try #require(try await scheduler.job(id: job.id))
             #expect(lost.success == false && lost.result["error"] == .string("worker lost"))
+            #expect(lost.result["interrupted"] == .bool(true) && lost.result["interruptions"] == .integer(1))
             let late = try await store.complete(
-                [.init(id: job.id, success: true, resultJSON: "\"late\"", cronNextDue: nil)], partition: partition, now: now + 2_000,
+                [.init(id: job.id, success: true, resultJSON: "\"late\"", cronNextDue: nil)], partition: partition, now: now + 4_000,
                 workerId: "old"
             )
             #expect(late.first?.written == false)

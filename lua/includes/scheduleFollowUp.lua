@@ -1,6 +1,11 @@
 --[[
   After a running job has been finished, inserts the job that continues it, if any:
-  - failed and ar = 1      -> a retry: due now + ard, attempt a + 1;
+  - interrupted (its worker was lost, or shut down before it ended), fewer than
+    ctx.maxInterruptions times in a row -> a re-run, whatever `ar` says: due now,
+    attempt a + 1, ic = interruptions so far. Every scheduled job runs at least once.
+  - failed (not interrupted, or interrupted once too often) and ar = 1 -> a retry: due
+    now + ard, attempt a + 1. A job interrupted ctx.maxInterruptions times in a row is
+    not retried: it would most likely take its worker down again.
   - otherwise, cr is set   -> the next cron run: due cronNextDue (computed by the caller;
     nil means there is none), attempt 1. This also follows a failure that is not retried,
     so a cron chain never ends because one run failed.
@@ -8,25 +13,37 @@
   insertJob, so it replaces any matching pending job.
 
   job: the finished job as read by readJob BEFORE it was finished.
+  outcome: "ok", "failed" or "interrupted".
   Returns newId (string) or nil, and whether a worker must be woken.
 ]]
 --- @include "insertJob"
+--- @include "interruptionCount"
 
-local function scheduleFollowUp(keys, ctx, id, job, success, cronNextDue)
-  local due, attempt
-  if not success and job.ar == "1" then
+local function scheduleFollowUp(keys, ctx, id, job, outcome, cronNextDue)
+  local due, attempt, interruptions
+  local gaveUp = false
+  if outcome == "interrupted" then
+    interruptions = interruptionCount(job)
+    gaveUp = interruptions >= ctx.maxInterruptions
+  end
+  if outcome == "interrupted" and not gaveUp then
+    due = ctx.now
+    attempt = (tonumber(job.a) or 1) + 1
+  elseif outcome == "failed" and job.ar == "1" then
     due = ctx.now + (tonumber(job.ard) or 0)
     attempt = (tonumber(job.a) or 1) + 1
+    interruptions = nil
   elseif job.cr and cronNextDue then
     due = cronNextDue
     attempt = 1
+    interruptions = nil
   else
     return nil, false
   end
   local newId, _, wake = insertJob(keys, ctx, {
     t = job.t, u = job.u, d = job.d, due = due, cr = job.cr, tz = job.tz,
     ar = job.ar == "1", ard = tonumber(job.ard) or 0, rmd = tonumber(job.rmd) or 0,
-    rf = id, a = attempt,
+    rf = id, a = attempt, ic = interruptions,
   })
   return newId, wake
 end

@@ -8,6 +8,12 @@
   If due jobs remain after this batch, pushes one wake marker so that one more idle worker
   claims them (a chain: never wakes everyone).
 
+  Idempotent per claim token: the ids a claim took are kept under `claimRecord` for
+  2 × leaseMs. The same call sent again (the worker never got the reply: the connection
+  dropped, or another command on it timed out) claims nothing new and returns the jobs
+  of the first call that this worker still holds, with their leases renewed. So a lost
+  reply never leaves jobs claimed by a worker that does not know it holds them.
+
     Input:
       KEYS[1] jobPrefix         prefix of job hashes, e.g. "conveyor:{p0}:job:" (not a key)
       KEYS[2] due       ZSET    id -> due ms
@@ -15,23 +21,28 @@
       KEYS[4] running   ZSET    id -> started ms
       KEYS[5] leases    ZSET    id -> lease expiry ms
       KEYS[6] wake      LIST    wake-up markers
+      KEYS[7] parked    HASH    id -> type, jobs released because no worker knew their type
+      KEYS[8] claimRecord STRING ids taken by this claim token (built by the caller from
+                                the worker id and the token, same hash tag)
 
-      ARGV[1] now               ms since epoch
+      ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] workerId          id of the claiming worker (keep it <= 64 bytes)
-      ARGV[3] maxCount          most jobs to claim (>= 1)
-      ARGV[4] leaseMs           lease duration, ms
+      ARGV[3] maxCount          most jobs to claim, 1 ..= 1000
+      ARGV[4] leaseMs           lease duration, ms (>= 1)
 
     Output:
-      {nextDue, id1, fields1, id2, fields2, ...}
+      {nextDue, now, id1, fields1, id2, fields2, ...}
         nextDue  integer: the earliest due time still in `due` after the claim, ms;
                  -1 when `due` is empty (it may be <= now: more work is waiting)
+        now      integer: the time of the claim (the jobs' st), ms
         idN      integer id of a claimed job
-        fieldsN  the job's HGETALL reply before the claim: {field1, value1, ...}, short
-                 names (lua/README.md), long `d`/`r` still in parts (the client joins
-                 them). The claim's st (= now) and w (= workerId) are not in it: the
-                 caller sent both. Handed over as Redis built it, because copying it
-                 into a new Lua table per job was most of this script's cost.
-      error "ERR conveyor: ..." when an argument is invalid
+        fieldsN  the job's HGETALL reply: {field1, value1, ...}, short names
+                 (lua/README.md), long `d`/`r` still in parts (the client joins them).
+                 On a first call it is the hash before the claim (st and w not in it:
+                 the caller knows both); on a replay it is the hash as stored. Handed
+                 over as Redis built it: copying it into a Lua table per job was most of
+                 this script's cost.
+      error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
 
@@ -41,22 +52,55 @@ local pendingKey = KEYS[3]
 local runningKey = KEYS[4]
 local leasesKey = KEYS[5]
 local wakeKey = KEYS[6]
+local parkedKey = KEYS[7]
+local claimRecordKey = KEYS[8]
 
 --- @include "checkInt"
 --- @include "toIntString"
+--- @include "redisNow"
 --- @include "wakeWorker"
 
-local now = checkInt(ARGV[1], "now")
+local now = redisNow(ARGV[1])
 local workerId = ARGV[2]
 local maxCount = checkInt(ARGV[3], "maxCount")
 local leaseMs = checkInt(ARGV[4], "leaseMs")
-if workerId == nil or workerId == "" or maxCount < 1 or leaseMs < 1 then
-  error({err = "ERR conveyor: claimJobs needs a workerId, maxCount >= 1 and leaseMs >= 1"})
+-- maxCount bounds every list below (unpack is limited by Lua's C stack).
+if workerId == nil or workerId == "" or maxCount < 1 or maxCount > 1000 or leaseMs < 1 then
+  error({err = "ERR conveyor: claimJobs needs a workerId, 1 <= maxCount <= 1000 and leaseMs >= 1"})
 end
 
 local nowText = toIntString(now)
 local leaseText = toIntString(now + leaseMs)
-local result = {-1}
+local result = {-1, now}
+
+local function pushNextDue()
+  local first = rcall("ZRANGE", dueKey, 0, 0, "WITHSCORES")
+  if first[2] then
+    local nextDue = tonumber(first[2])
+    result[1] = nextDue
+    if nextDue <= now then
+      wakeWorker(wakeKey)
+    end
+  end
+end
+
+local record = rcall("GET", claimRecordKey)
+if record then
+  -- A replay: hand back what the first call took and this worker still holds
+  -- (recovery may have taken a job meanwhile; it is then not returned).
+  for id in string.gmatch(record, "%d+") do
+    local jobKey = jobPrefix .. id
+    if rcall("ZSCORE", runningKey, id) and rcall("HGET", jobKey, "w") == workerId
+        and rcall("HEXISTS", jobKey, "fi") == 0 then
+      rcall("ZADD", leasesKey, leaseText, id)
+      result[#result + 1] = tonumber(id)
+      result[#result + 1] = rcall("HGETALL", jobKey)
+    end
+  end
+  pushNextDue()
+  return result
+end
+
 local ids = rcall("ZRANGEBYSCORE", dueKey, "-inf", nowText, "LIMIT", 0, maxCount)
 if #ids > 0 then
   -- Batch-wide commands once, per-job work kept to read + mark.
@@ -88,9 +132,11 @@ if #ids > 0 then
       result[#result + 1] = job
     end
   end
-  if #runningArgs > 0 then
+  if #pairIds > 0 then
+    -- At most 2 × 1000 values per unpack (maxCount is bounded above).
     rcall("ZADD", runningKey, unpack(runningArgs))
     rcall("ZADD", leasesKey, unpack(leaseArgs))
+    rcall("SET", claimRecordKey, table.concat(pairIds, " "), "PX", 2 * leaseMs)
     -- Drop the pair-index entries that still point at a claimed job: one
     -- HMGET and one HDEL for the batch (the replace rule may already have
     -- pointed a pair at a newer job, which must stay).
@@ -102,15 +148,11 @@ if #ids > 0 then
     if #stale > 0 then
       rcall("HDEL", pendingKey, unpack(stale))
     end
+    if rcall("HLEN", parkedKey) > 0 then
+      rcall("HDEL", parkedKey, unpack(pairIds))
+    end
   end
 end
 
-local first = rcall("ZRANGE", dueKey, 0, 0, "WITHSCORES")
-if first[2] then
-  local nextDue = tonumber(first[2])
-  result[1] = nextDue
-  if nextDue <= now then
-    wakeWorker(wakeKey)
-  end
-end
+pushNextDue()
 return result

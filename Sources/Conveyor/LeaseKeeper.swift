@@ -1,0 +1,107 @@
+import Foundation
+
+/// Keeps a pool's leases and looks after other workers' lost jobs: renews the
+/// leases of every job the pool holds until its completion is written,
+/// interrupts jobs past their timeout, and recovers jobs whose lease expired.
+struct LeaseKeeper<App: Sendable>: Sendable {
+    let pool: WorkerPool<App>
+
+    private var configuration: WorkerPoolConfiguration { pool.configuration }
+
+    /// Runs until cancelled.
+    func run() async {
+        let clock = ContinuousClock()
+        var nextRenew = clock.now + configuration.leaseRenewInterval
+        var nextRecovery = clock.now
+        // One timeout check for all jobs instead of a timer task per job;
+        // granularity is a tenth of the shortest timeout, 10 ms to 1 s.
+        let shortestTimeout = ([configuration.jobTimeout] + configuration.jobTimeoutByType.values).min()!
+        let timeoutCheck = min(max(shortestTimeout / 10, .milliseconds(10)), .seconds(1))
+        var nextTimeoutCheck = clock.now + timeoutCheck
+        while !Task.isCancelled {
+            let now = clock.now
+            if now >= nextTimeoutCheck {
+                let overdue = pool.running.withLock { running in running.filter { $0.value.deadline <= now }.map(\.key) }
+                for id in overdue { pool.interrupt(id, .timedOut) }
+                nextTimeoutCheck = now + timeoutCheck
+            }
+            if now >= nextRenew {
+                let renewed = await renewLeases()
+                // After a failure, try again soon: after an outage every
+                // lease looks expired and recovery waits only its grace period.
+                nextRenew = now + (renewed ? configuration.leaseRenewInterval : min(configuration.leaseRenewInterval, .seconds(1)))
+            }
+            if now >= nextRecovery {
+                await recover()
+                nextRecovery = now + configuration.recoveryInterval
+            }
+            try? await Task.sleep(until: min(nextRenew, nextRecovery, nextTimeoutCheck))
+        }
+    }
+
+    /// Renews every held job's lease: one call per partition (and per
+    /// ``JobStore/maxBatch`` jobs), each in its own task with its own timeout,
+    /// so one that fails or hangs does not hold up the others. A job that is
+    /// not renewed because another worker took it is cancelled at once.
+    /// - Returns: Whether every call succeeded.
+    private func renewLeases() async -> Bool {
+        let ids = pool.held.withLock { $0.sorted() }
+        guard !ids.isEmpty else { return true }
+        let partitionCount = configuration.keys.partitionCount
+        var batches: [(partition: Int, ids: [Int])] = []
+        for (partition, partitionIds) in Dictionary(grouping: ids, by: { $0 % partitionCount }) {
+            for start in stride(from: 0, to: partitionIds.count, by: JobStore.maxBatch) {
+                batches.append((partition, Array(partitionIds[start..<min(start + JobStore.maxBatch, partitionIds.count)])))
+            }
+        }
+        // A renewal slower than the interval is as good as lost.
+        let timeout = max(configuration.leaseRenewInterval, .milliseconds(500))
+        return await withTaskGroup(of: Bool.self) { group in
+            for batch in batches {
+                group.addTask {
+                    do {
+                        let lost = try await pool.store.renew(
+                            ids: batch.ids, partition: configuration.keys.partition(batch.partition), now: pool.clock.scriptNow,
+                            workerId: configuration.workerId, leaseMs: WorkerPool<App>.ms(configuration.leaseDuration),
+                            timeout: timeout
+                        )
+                        for id in lost {
+                            pool.interrupt(id, .leaseLost)
+                        }
+                        // Lost jobs whose task has ended: nothing more to renew.
+                        let ended = pool.running.withLock { running in lost.filter { running[$0] == nil } }
+                        if !ended.isEmpty { pool.release(held: ended) }
+                        return true
+                    } catch {
+                        // Leases run out only after leaseDuration (and recovery
+                        // waits its grace period); the next renewal may succeed.
+                        pool.logger.warning("lease renewal failed", metadata: ["conveyor.jobs": "\(batch.ids.count)", "conveyor.error": "\(error)"])
+                        return false
+                    }
+                }
+            }
+            var allRenewed = true
+            for await renewed in group { allRenewed = allRenewed && renewed }
+            return allRenewed
+        }
+    }
+
+    /// One recovery pass per partition (whoever wins a short lock runs it).
+    private func recover() async {
+        for partition in configuration.keys.partitions {
+            do {
+                let recovered = try await pool.store.recoverExpired(
+                    partition: partition, now: pool.clock.scriptNow, estimatedNow: pool.clock.nowMs,
+                    graceMs: WorkerPool<App>.ms(configuration.recoveryGracePeriod),
+                    maxInterruptions: configuration.maxConsecutiveInterruptions,
+                    lockOwner: configuration.workerId, lockMs: max(100, WorkerPool<App>.ms(configuration.recoveryInterval) / 2)
+                )
+                if recovered > 0 {
+                    pool.logger.info("recovered jobs of lost workers; they run again", metadata: ["conveyor.recovered": "\(recovered)"])
+                }
+            } catch {
+                pool.logger.debug("recovery pass failed", metadata: ["conveyor.error": "\(error)"])
+            }
+        }
+    }
+}

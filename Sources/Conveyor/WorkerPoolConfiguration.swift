@@ -1,0 +1,101 @@
+import Foundation
+
+/// Settings of a ``WorkerPool``.
+public struct WorkerPoolConfiguration: Sendable {
+    /// Jobs run at once.
+    public var concurrency: Int
+    /// How long a claimed job is leased before others may recover it.
+    public var leaseDuration: Duration
+    /// How often leases are renewed; well below ``leaseDuration``.
+    public var leaseRenewInterval: Duration
+    /// How often expired leases are looked for.
+    public var recoveryInterval: Duration
+    /// How long a lease must stay expired after a recovery pass first saw it
+    /// expired before the job is recovered (default 15 s).
+    ///
+    /// After an outage of Redis longer than the lease every lease looks
+    /// expired; live workers renew theirs within this period, so only the
+    /// jobs of workers that are really gone are recovered. Keep it above
+    /// ``leaseRenewInterval``.
+    public var recoveryGracePeriod: Duration
+    /// Consecutive interruptions (worker lost, or shutdown before the job
+    /// ended) after which a job is not run again (default 3).
+    ///
+    /// An interrupted job is re-run at once whatever its
+    /// `autoRescheduleOnFailure` says; a job interrupted this many times in a
+    /// row most likely takes its worker down, so it then stays failed.
+    public var maxConsecutiveInterruptions: Int
+    /// Longest a job may run before it is cancelled and failed as `timed out`.
+    public var jobTimeout: Duration
+    /// Per-type overrides of ``jobTimeout``, by stored type name.
+    public var jobTimeoutByType: [String: Duration]
+    /// How long running jobs may finish after shutdown begins.
+    public var shutdownGracePeriod: Duration
+    /// How long a job that ignores cancellation is waited for after the grace
+    /// period before it is failed without its result (default 5 s).
+    public var abandonAfter: Duration
+    /// Longest idle block on `wake` before looking again.
+    public var maxIdleWait: Duration
+    /// This worker's id, stored on the jobs it claims.
+    public var workerId: String
+    /// Key layout; all processes must agree.
+    public var keys: ConveyorKeys
+    /// The replace rule's "started over an hour ago" threshold.
+    public var staleAfter: Duration
+    /// Tests only: a clock that replaces Redis's. `nil` (the default) lets
+    /// every script take "now" from Redis (`TIME`), so workers whose clocks
+    /// differ agree on leases and due times.
+    var testClock: (@Sendable () -> Date)?
+
+    /// Creates a configuration with defaults.
+    public init(
+        concurrency: Int = 10,
+        leaseDuration: Duration = .seconds(30),
+        leaseRenewInterval: Duration = .seconds(10),
+        recoveryInterval: Duration = .seconds(5),
+        recoveryGracePeriod: Duration = .seconds(15),
+        maxConsecutiveInterruptions: Int = 3,
+        jobTimeout: Duration = .seconds(3600),
+        jobTimeoutByType: [String: Duration] = [:],
+        shutdownGracePeriod: Duration = .seconds(30),
+        abandonAfter: Duration = .seconds(5),
+        maxIdleWait: Duration = .seconds(2),
+        workerId: String = WorkerPoolConfiguration.defaultWorkerId(),
+        keys: ConveyorKeys = try! ConveyorKeys(),
+        staleAfter: Duration = .seconds(3600)
+    ) {
+        self.concurrency = concurrency
+        self.leaseDuration = leaseDuration
+        self.leaseRenewInterval = leaseRenewInterval
+        self.recoveryInterval = recoveryInterval
+        self.recoveryGracePeriod = recoveryGracePeriod
+        self.maxConsecutiveInterruptions = maxConsecutiveInterruptions
+        self.jobTimeout = jobTimeout
+        self.jobTimeoutByType = jobTimeoutByType
+        self.shutdownGracePeriod = shutdownGracePeriod
+        self.abandonAfter = abandonAfter
+        self.maxIdleWait = maxIdleWait
+        self.workerId = workerId
+        self.keys = keys
+        self.staleAfter = staleAfter
+    }
+
+    /// `<host>-<pid>-<random>`: unique per process, readable in `jobs show`.
+    public static func defaultWorkerId() -> String {
+        "\(ProcessInfo.processInfo.hostName.prefix(32))-\(ProcessInfo.processInfo.processIdentifier)-\(UInt16.random(in: 0...UInt16.max))"
+    }
+}
+
+/// What happened to a finished job, for observers such as the demo.
+public struct WorkerPoolEvent: Sendable {
+    /// The job as claimed.
+    public var job: WorkerJob
+    /// Whether it succeeded.
+    public var success: Bool
+    /// The stored result (or error) JSON.
+    public var resultJSON: String?
+    /// The retry, re-run or next cron job the completion created.
+    public var followUpJobId: Int?
+    /// Whether the result was written (`false`: the lease had been lost).
+    public var written: Bool
+}

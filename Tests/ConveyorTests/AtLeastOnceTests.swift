@@ -1,0 +1,197 @@
+import ConveyorTestSupport
+import Foundation
+import Testing
+
+@testable import Conveyor
+
+/// Every scheduled job runs at least once: the defects of issue 10, each
+/// against a real redis-server.
+@Suite("At least once")
+struct AtLeastOnceTests {
+    static func store(_ client: RedisClient, _ keys: ConveyorKeys) -> JobStore {
+        JobStore(client: client, keys: keys, staleAfterMs: 3_600_000)
+    }
+
+    @Test("claimJobs refuses a batch over 1,000 before any write; a pool with concurrency 5,000 runs a backlog of 5,000")
+    func largeClaim() async throws {
+        try await TestRedis.withClient { client, ns in
+            let keys = try ConveyorKeys(namespace: ns)
+            let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
+            let jobs = try await scheduler.scheduleJobs((1...5_000).map { WorkerJobConfig(WorkerEchoJob.self, userId: $0, data: .integer(Int64($0))) })
+            let p = keys.partition(0)
+            // Before: the script removed 5,000 jobs from `due`, marked them, then
+            // failed in unpack — the jobs were in no index, lost for good.
+            await #expect(throws: RedisError.self) {
+                try await client.eval(RedisScriptCall(
+                    LuaScripts.claimJobs,
+                    keys: [p.jobPrefix, p.due, p.pending, p.running, p.leases, p.wake, p.parked, p.claimRecord(workerId: "w", token: "t")],
+                    arguments: ["", "w", 5_000, 30_000]
+                ))
+            }
+            #expect(try await client.send("ZCARD", p.due).int == 5_000, "nothing was written")
+            #expect(try await client.send("ZCARD", p.running).int == 0)
+
+            try await withWorkerPool(client, namespace: ns, configure: { $0.concurrency = 5_000 }) { scheduler, app, _, _ in
+                let done = try await eventually(timeout: .seconds(60)) { try await scheduler.counts()[.finished] == 5_000 }
+                #expect(done)
+                let counts = app.executions.withLock { $0 }
+                #expect(Set(counts.keys) == Set(jobs.map(\.id)) && counts.values.allSatisfy { $0 == 1 })
+            }
+        }
+    }
+
+    @Test("a claim sent again with its token (its reply was lost) returns the same jobs and claims nothing new")
+    func claimReplay() async throws {
+        try await TestRedis.withClient { client, ns in
+            let keys = try ConveyorKeys(namespace: ns)
+            let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
+            let jobs = try await scheduler.scheduleJobs((1...3).map { WorkerJobConfig(WorkerEchoJob.self, userId: $0, data: .null) })
+            let store = Self.store(client, keys)
+            let p = keys.partition(0)
+            let first = try await store.claim(partition: p, now: nil, workerId: "w1", maxCount: 2, leaseMs: 30_000, token: "t1")
+            #expect(first.jobs.map(\.id) == Array(jobs.prefix(2).map(\.id)))
+            let replay = try await store.claim(partition: p, now: nil, workerId: "w1", maxCount: 2, leaseMs: 30_000, token: "t1")
+            #expect(replay.jobs.map(\.id) == first.jobs.map(\.id), "the same jobs, not new ones")
+            #expect(replay.jobs.map(\.started) == first.jobs.map(\.started), "as claimed the first time")
+            #expect(try await client.send("ZCARD", p.due).int == 1, "the third job is still due")
+            #expect(try await client.send("ZCARD", p.running).int == 2)
+            let next = try await store.claim(partition: p, now: nil, workerId: "w1", maxCount: 2, leaseMs: 30_000, token: "t2")
+            #expect(next.jobs.map(\.id) == [jobs[2].id])
+            // A job taken from the worker meanwhile (here: completed as another
+            // worker's would be after recovery) is not handed back by a replay.
+            _ = try await store.complete([.init(id: jobs[0].id, success: true, resultJSON: nil, cronNextDue: nil)], partition: p, now: nil, workerId: "w1")
+            let late = try await store.claim(partition: p, now: nil, workerId: "w1", maxCount: 2, leaseMs: 30_000, token: "t1")
+            #expect(late.jobs.map(\.id) == [jobs[1].id])
+        }
+    }
+
+    @Test("a lease expired after an outage longer than the lease is renewed while the job is not recovered")
+    func renewAfterOutage() async throws {
+        try await TestRedis.withClient { client, ns in
+            let keys = try ConveyorKeys(namespace: ns)
+            let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
+            let job = try await scheduler.scheduleJob(WorkerJobConfig(WorkerEchoJob.self, userId: 1, data: .null))
+            let store = Self.store(client, keys)
+            let p = keys.partition(0)
+            let t = Date().milliseconds
+            _ = try await store.claim(partition: p, now: t, workerId: "w1", maxCount: 1, leaseMs: 1_000)
+            // Redis was away for 5 s: the lease expired; a recovery pass marks it first.
+            #expect(try await store.recoverExpired(partition: p, now: t + 5_000, estimatedNow: t + 5_000, graceMs: 2_000) == 0)
+            #expect(try await store.renew(ids: [job.id], partition: p, now: t + 5_100, workerId: "w1", leaseMs: 1_000).isEmpty)
+            #expect(try await store.recoverExpired(partition: p, now: t + 7_000, estimatedNow: t + 7_000, graceMs: 2_000) == 0)
+            #expect(try await scheduler.job(id: job.id)?.finished == nil, "kept by its live worker")
+            // Expired again later (lease t + 6.1 s): the mark from before the renewal
+            // is stale, so a fresh mark and a whole grace period.
+            #expect(try await client.send("ZSCORE", p.suspects, job.id).int == t + 7_000)
+            #expect(try await store.recoverExpired(partition: p, now: t + 8_999, estimatedNow: t + 8_999, graceMs: 2_000) == 0)
+            #expect(try await store.recoverExpired(partition: p, now: t + 9_000, estimatedNow: t + 9_000, graceMs: 2_000) == 1)
+        }
+    }
+
+    @Test("an interrupted job is re-run whatever autoRescheduleOnFailure says, until 3 interruptions in a row")
+    func interruptionLimit() async throws {
+        try await SchedulerHarness.run { h in
+            let store = Self.store(h.client, h.keys)
+            let p = h.keys.partition(0)
+            var current = try await h.scheduler.scheduleJob(WorkerJobConfig(WorkerEchoJob.self, userId: 1, data: .string("payload")))
+            var chain = [current.id]
+            for interruption in 1...3 {
+                let claimed = try await h.claim(leaseMs: 1_000)
+                #expect(claimed.map(\.id) == [current.id])
+                h.clock.advance(milliseconds: 1_001)
+                #expect(try await store.recoverExpired(partition: p, now: h.clock.nowMilliseconds, estimatedNow: 0, graceMs: 500) == 0)
+                h.clock.advance(milliseconds: 500)
+                #expect(try await store.recoverExpired(partition: p, now: h.clock.nowMilliseconds, estimatedNow: 0, graceMs: 500) == 1)
+                let lost = try await h.requireJob(current.id)
+                #expect(lost.result["error"] == .string("worker lost"))
+                #expect(lost.result["interruptions"] == .integer(Int64(interruption)))
+                let pending = try await h.scheduler.jobs(state: .pending)
+                if interruption < 3 {
+                    #expect(lost.result["gaveUp"] == nil)
+                    let rerun = try #require(pending.first)
+                    #expect(pending.count == 1 && rerun.rescheduledFromJob == current.id)
+                    #expect(rerun.attempt == interruption + 1 && rerun.data == .string("payload"))
+                    #expect(rerun.due == dateAt(milliseconds: h.clock.nowMilliseconds), "due at once")
+                    current = rerun
+                    chain.append(rerun.id)
+                } else {
+                    #expect(lost.result["gaveUp"] == .bool(true))
+                    #expect(pending.isEmpty, "a job that keeps taking its worker down is not run a fourth time")
+                }
+            }
+            #expect(chain.count == 3)
+        }
+    }
+
+    @Test("a shutdown interruption counts too, and a run that ends by itself resets the count")
+    func shutdownInterruptionAndReset() async throws {
+        try await SchedulerHarness.run { h in
+            let first = try await h.scheduler.scheduleJob(WorkerJobConfig(WorkerEchoJob.self, userId: 1, data: .null, autoRescheduleOnFailure: true))
+            try await h.claim()
+            let store = Self.store(h.client, h.keys)
+            let p = h.keys.partition(0)
+            let stopped = try await store.complete(
+                [.init(id: first.id, status: .interrupted, resultJSON: "shutdown", cronNextDue: nil)], partition: p,
+                now: h.clock.nowMilliseconds, workerId: "worker-1", maxInterruptions: 2
+            )
+            let rerunId = try #require(stopped.first?.followUp)
+            #expect(try await h.requireJob(first.id).result["interruptions"] == .integer(1))
+            try await h.claim()
+            // It fails by itself: an ordinary retry (ar), and the interruption count starts again.
+            let failed = try await store.complete(
+                [.init(id: rerunId, success: false, resultJSON: #"{"error":"boom"}"#, cronNextDue: nil)], partition: p,
+                now: h.clock.nowMilliseconds, workerId: "worker-1", maxInterruptions: 2
+            )
+            let retryId = try #require(failed.first?.followUp)
+            try await h.claim()
+            let stoppedAgain = try await store.complete(
+                [.init(id: retryId, status: .interrupted, resultJSON: "shutdown", cronNextDue: nil)], partition: p,
+                now: h.clock.nowMilliseconds, workerId: "worker-1", maxInterruptions: 2
+            )
+            #expect(try await h.requireJob(retryId).result["interruptions"] == .integer(1))
+            #expect(stoppedAgain.first?.followUp != nil)
+        }
+    }
+
+    @Test("a job of a type this worker does not run is given back, listed as parked, and run by a worker that runs it")
+    func unknownTypeParked() async throws {
+        try await TestRedis.withClient { client, ns in
+            let keys = try ConveyorKeys(namespace: ns)
+            var job: WorkerJob?
+            try await withWorkerPool(client, namespace: ns, types: [WorkerEchoJob.typeName]) { scheduler, _, _, _ in
+                job = try await scheduler.scheduleJob(WorkerJobConfig(WorkerFlakyJob.self, userId: 1, data: .init(succeedOnAttempt: 1)))
+                #expect(try await eventually { try await client.send("HGET", keys.partition(0).job(job!.id), "rl").string != nil })
+                #expect(try await scheduler.parkedCounts() == [WorkerFlakyJob.typeName: 1])
+                let waiting = try #require(try await scheduler.job(id: job!.id))
+                #expect(waiting.state == .pending && waiting.started == nil && waiting.workerId == nil)
+            }
+            try await withWorkerPool(client, namespace: ns) { scheduler, _, _, _ in
+                #expect(try await eventually { try await scheduler.job(id: job!.id)?.finished != nil })
+                let done = try #require(try await scheduler.job(id: job!.id))
+                #expect(done.success == true && done.attempt == 1, "run as a first attempt, never failed")
+                #expect(try await scheduler.parkedCounts().isEmpty)
+            }
+        }
+    }
+
+    @Test("a job whose lease is taken by recovery is cancelled at once, and its late result is not written")
+    func leaseLostCancelsAtOnce() async throws {
+        try await TestRedis.withClient { client, ns in
+            let keys = try ConveyorKeys(namespace: ns)
+            try await withWorkerPool(client, namespace: ns, configure: { $0.leaseRenewInterval = .milliseconds(100) }) { scheduler, _, events, pool in
+                let job = try await scheduler.scheduleJob(WorkerJobConfig(WorkerSleepJob.self, userId: 1, data: .init(ms: 20_000)))
+                #expect(try await eventually { try await scheduler.job(id: job.id)?.started != nil })
+                // Another worker's recovery, on a clock far ahead: mark, then recover.
+                let far = Date().milliseconds + 3_600_000
+                let store = Self.store(client, keys)
+                _ = try await store.recoverExpired(partition: keys.partition(0), now: far, estimatedNow: far, graceMs: 0)
+                #expect(try await scheduler.job(id: job.id)?.result["error"] == .string("worker lost"))
+                let cancelledAt = ContinuousClock.now
+                #expect(try await eventually { events.withLock { $0.contains { $0.job.id == job.id } } })
+                #expect(ContinuousClock.now - cancelledAt < .seconds(5), "cancelled by the next renewal, not after its 20 s")
+                #expect(events.withLock { $0.first { $0.job.id == job.id }?.written } == false)
+                #expect(pool.running.withLock { $0.isEmpty })
+            }
+        }
+    }
+}
