@@ -195,3 +195,66 @@ struct AtLeastOnceTests {
         }
     }
 }
+
+/// Counts its executions, then sleeps: long enough that faults land mid-run.
+struct CountedSleepJob: Job {
+    static let typeName = "countedSleep"
+    func run(_ params: JobParams<WorkerTestApp, Int>) async throws -> Nothing {
+        params.app.executions.withLock { $0[params.input, default: 0] += 1 }
+        try await Task.sleep(for: .milliseconds(20))
+        return Nothing()
+    }
+}
+
+@Suite("At least once, through a proxy that drops replies")
+struct DroppedReplyTests {
+    @Test("replies dropped on the pool's connections (claims, completions, renewals, wake-ups): every job runs, none is failed as worker lost, none stays running")
+    func droppedReplies() async throws {
+        let upstream = try #require(URL(string: try await TestRedis.url())?.port)
+        let proxy = try await FaultProxy.start(upstreamPort: upstream)
+        var configuration = try RedisConfiguration(url: proxy.url)
+        configuration.commandTimeout = .seconds(5)
+        let poolClient = RedisClient(configuration: configuration)
+        try await TestRedis.withClient { client, ns in
+            let keys = try ConveyorKeys(namespace: ns)
+            let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
+            var registry = JobRegistry<WorkerTestApp>()
+            registry.register(CountedSleepJob.self)
+            var poolConfiguration = WorkerPoolConfiguration(concurrency: 8, keys: keys)
+            poolConfiguration.leaseDuration = .seconds(2)
+            poolConfiguration.leaseRenewInterval = .milliseconds(500)
+            poolConfiguration.recoveryInterval = .milliseconds(500)
+            poolConfiguration.recoveryGracePeriod = .seconds(1)
+            poolConfiguration.maxIdleWait = .milliseconds(200)
+            let app = WorkerTestApp()
+            let pool = WorkerPool(client: poolClient, registry: registry, app: app, configuration: poolConfiguration)
+            let running = Task { try await pool.run() }
+            let jobs = try await scheduler.scheduleJobs((1...400).map { WorkerJobConfig(CountedSleepJob.self, userId: $0, data: $0) })
+            // One reply lost every 40 ms on whichever connection it comes, for the whole run.
+            let faults = Task {
+                for _ in 0..<40 {
+                    proxy.dropNextReplies(1)
+                    try? await Task.sleep(for: .milliseconds(40))
+                }
+            }
+            let done = try await eventually(timeout: .seconds(60)) {
+                try await scheduler.counts()[.finished] == 400 && scheduler.counts()[.pending] == 0
+            }
+            await faults.value
+            pool.beginShutdown()
+            try await running.value
+            await poolClient.shutdown()
+            await proxy.stop()
+            #expect(done, "counts: \(try await scheduler.counts())")
+            #expect(proxy.faults.droppedReplies > 10, "faults: \(proxy.faults)")
+            let finished = try await scheduler.jobs(state: .finished, limit: 10_000)
+            let lost = finished.filter { $0.result["error"] == .string("worker lost") }
+            #expect(lost.isEmpty, "no job is failed as worker lost: \(lost.prefix(3).map(\.id))")
+            #expect(finished.allSatisfy { $0.success == true })
+            #expect(Set(finished.map(\.id)) == Set(jobs.map(\.id)))
+            let executions = app.executions.withLock { $0 }
+            #expect(Set(executions.keys) == Set(1...400), "every job ran")
+            #expect(try await scheduler.counts()[.running] == 0)
+        }
+    }
+}
