@@ -43,6 +43,10 @@ public struct WorkerJob: Sendable, Hashable {
     public var createdAt: Date
     /// The worker that claimed it.
     public var workerId: String?
+    /// When this job ended without its retry, re-run or next cron run because
+    /// the app had scheduled a job of the same type and user after this one
+    /// started: that newer job's id (the newer schedule wins).
+    public var followUpSupersededBy: Int?
 
     /// When it becomes eligible for archiving: `finished + removeDelay`.
     public var removeAt: Date? {
@@ -132,6 +136,7 @@ extension WorkerJob {
                 case "ard": autoRescheduleOnFailureDelay = reply.int ?? 0
                 case "rmd": removeDelay = reply.int ?? 0
                 case "rf": rescheduledFromJob = reply.int
+                case "sb": followUpSupersededBy = reply.int
                 case let name:
                     // d2, d3, … and r2, r3, …: later parts of a split value.
                     guard let base = name.utf8.first, base == UInt8(ascii: "d") || base == UInt8(ascii: "r"),
@@ -181,7 +186,7 @@ extension WorkerJob: Codable {
     enum CodingKeys: String, CodingKey {
         case id, type, userId, data, due, started, finished, success, result, cronSchedule, cronTimeZone
         case autoRescheduleOnFailure, autoRescheduleOnFailureDelay, removeDelay, removeAt, rescheduledFromJob
-        case attempt, createdAt, updatedAt, workerId, state
+        case attempt, createdAt, updatedAt, workerId, state, followUpSupersededBy
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -207,6 +212,7 @@ extension WorkerJob: Codable {
         try container.encode(updatedAt.iso8601Milliseconds, forKey: .updatedAt)
         try container.encode(workerId, forKey: .workerId)
         try container.encode(state, forKey: .state)
+        try container.encodeIfPresent(followUpSupersededBy, forKey: .followUpSupersededBy)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -241,6 +247,7 @@ extension WorkerJob: Codable {
         rescheduledFromJob = try container.decodeIfPresent(Int.self, forKey: .rescheduledFromJob)
         attempt = try container.decodeIfPresent(Int.self, forKey: .attempt) ?? 1
         workerId = try container.decodeIfPresent(String.self, forKey: .workerId)
+        followUpSupersededBy = try container.decodeIfPresent(Int.self, forKey: .followUpSupersededBy)
     }
 }
 
@@ -422,6 +429,7 @@ extension WorkerJob {
         key("data"); raw(dataJSON)
         key("due"); date(due)
         key("finished"); date(finished)
+        if let followUpSupersededBy { key("followUpSupersededBy"); int(followUpSupersededBy) }
         key("id"); int(id)
         key("removeAt"); date(removeAt)
         key("removeDelay"); int(removeDelay)

@@ -243,4 +243,60 @@ struct JobSchedulerReplaceRuleTests {
             #expect(finished.allSatisfy { $0.result["cancelled"] == .bool(true) && $0.success == false })
         }
     }
+
+    @Test("a retry does not replace a job the app scheduled after the failed one started: the newer schedule wins and the failed job says so")
+    func retryDoesNotReplaceNewerSchedule() async throws {
+        try await SchedulerHarness.run { h in
+            let old = try await h.scheduler.scheduleJob(WorkerJobConfig(
+                SendEmailTestJob.self, userId: 7, data: .init(to: "u7@example.com", subject: "old"), autoRescheduleOnFailure: true
+            ))
+            try await h.claim()
+            h.clock.advance(milliseconds: 10)
+            let newer = try await h.scheduler.scheduleJob(email(7, "newer"))
+            h.clock.advance(milliseconds: 10)
+            let completed = try await h.complete(old.id, success: false, resultJSON: #"{"error":"boom"}"#)
+            #expect(completed.outcome == 1 && completed.newJobId == 0, "no retry")
+            let failed = try await h.requireJob(old.id)
+            #expect(failed.followUpSupersededBy == newer.id)
+            #expect(try await h.requireJob(newer.id).state == .pending, "the app's job is kept")
+            #expect(try await h.scheduler.jobs(state: .pending, type: SendEmailTestJob.typeName, userId: 7).map(\.id) == [newer.id])
+        }
+    }
+
+    @Test("a cron job re-registered with a new expression during a run keeps the new expression")
+    func cronReRegisteredDuringRun() async throws {
+        try await SchedulerHarness.run { h in
+            let running = try await h.scheduler.scheduleCronJob(email(7, "every minute"), cron: "* * * * *")
+            h.clock.advance(milliseconds: 60_000)
+            #expect(try await h.claim().map(\.id) == [running.id])
+            let reRegistered = try await h.scheduler.scheduleCronJob(email(7, "hourly"), cron: "0 * * * *")
+            let done = try await h.complete(running.id, success: true, cronNextDue: h.clock.nowMilliseconds + 60_000)
+            #expect(done.newJobId == 0, "the old expression's next run is dropped")
+            #expect(try await h.requireJob(running.id).followUpSupersededBy == reRegistered.id)
+            let pending = try await h.scheduler.jobs(state: .pending, type: SendEmailTestJob.typeName, userId: 7)
+            #expect(pending.map(\.id) == [reRegistered.id] && pending.first?.cronSchedule == "0 * * * *")
+        }
+    }
+
+    @Test("a follow-up still replaces a pending job that was scheduled before the ending job started")
+    func followUpReplacesOlderPending() async throws {
+        try await SchedulerHarness.run { h in
+            // An older job of the pair that a worker gave back (unknown type) is pending
+            // again, with a creation time before the running job started.
+            let older = try await h.scheduler.scheduleJob(email(7, "older"))
+            try await h.claim(workerId: "other")
+            h.clock.advance(milliseconds: 10)
+            let current = try await h.scheduler.scheduleJob(WorkerJobConfig(
+                SendEmailTestJob.self, userId: 7, data: .init(to: "u7@example.com", subject: "current"), autoRescheduleOnFailure: true
+            ))
+            h.clock.advance(milliseconds: 10)
+            try await h.claim()
+            let store = JobStore(client: h.client, keys: h.keys, staleAfterMs: 3_600_000)
+            _ = try await store.release(ids: [older.id], partition: h.keys.partition(0), now: h.clock.nowMilliseconds, workerId: "other")
+            #expect(try await h.requireJob(older.id).state == .pending)
+            let failed = try await h.complete(current.id, success: false)
+            #expect(failed.newJobId != 0, "retried")
+            #expect(try await h.requireJob(older.id).resultJSON == replacedResult(by: failed.newJobId))
+        }
+    }
 }

@@ -10,7 +10,9 @@
     nil means there is none), attempt 1. This also follows a failure that is not retried,
     so a cron chain never ends because one run failed.
   The new job copies t, u, d, cr, tz, ar, ard, rmd, gets rf = id, and goes through
-  insertJob, so it replaces any matching pending job.
+  insertJob, so it replaces any matching pending job - unless that pending job was
+  scheduled after the finished job started (ca >= st): then the app's newer schedule wins,
+  no follow-up is inserted, and the finished job records sb = the newer job's id.
 
   job: the finished job as read by readJob BEFORE it was finished.
   outcome: "ok", "failed" or "interrupted".
@@ -39,6 +41,14 @@ local function scheduleFollowUp(keys, ctx, id, job, outcome, cronNextDue)
     interruptions = nil
   else
     return nil, false
+  end
+  local newer = rcall("HGET", keys.pending, job.t .. ":" .. job.u)
+  if newer and job.st then
+    local createdAt = tonumber(rcall("HGET", keys.jobPrefix .. newer, "ca"))
+    if createdAt and createdAt >= tonumber(job.st) then
+      rcall("HSET", keys.jobPrefix .. id, "sb", newer)
+      return nil, false
+    end
   end
   local newId, _, wake = insertJob(keys, ctx, {
     t = job.t, u = job.u, d = job.d, due = due, cr = job.cr, tz = job.tz,
