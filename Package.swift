@@ -80,7 +80,10 @@ let package = Package(
         // Shared by the test targets: the Redis server and key namespaces tests use.
         .target(
             name: "ConveyorTestSupport",
-            dependencies: ["ConveyorRedis"],
+            dependencies: [
+                "ConveyorRedis",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Tests/ConveyorTestSupport"
         ),
         .testTarget(
@@ -120,6 +123,25 @@ let package = Package(
                 "Conveyor", "ConveyorRedis", "ConveyorCLI", "ConveyorTestSupport", .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
             ]
+        ),
+        // Fault-injection scenarios (issue 10): real redis-server and `conveyor worker` processes.
+        .target(
+            name: "ConveyorChaos",
+            dependencies: ["Conveyor", "ConveyorRedis", "ConveyorTestSupport"],
+            path: "Chaos/ConveyorChaos"
+        ),
+        .executableTarget(
+            name: "conveyor-chaos",
+            dependencies: ["ConveyorChaos", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Chaos/ConveyorChaosRunner"
+        ),
+        .testTarget(
+            name: "ConveyorChaosTests",
+            dependencies: ["ConveyorChaos", "ConveyorTestSupport", "ConveyorRedis"]
+        ),
+        .testTarget(
+            name: "ConveyorTestSupportTests",
+            dependencies: ["ConveyorTestSupport", "ConveyorRedis"]
         ),
         .testTarget(
             name: "ConveyorJobsGeneratorTests",
