@@ -39,7 +39,8 @@ extension ChaosScenario {
     /// 2 workers reach Redis through a ``FaultProxy`` injecting seeded random reply drops,
     /// stalls (0.2–2 s) and resets while jobs are scheduled directly.
     static func proxyFaults(_ settings: ChaosSettings, _ random: inout SeededRandom) async throws -> ChaosResult {
-        let total = settings.pick(full: 5_000, short: 300)
+        // Sized so the jobs outlast the fault window (~110 ms each, 2 × 20 at once: ~28 s).
+        let total = settings.pick(full: 10_000, short: 300)
         let lease = settings.pick(full: 30, short: 3)
         let concurrency = settings.pick(full: 20, short: 5)
         let run = try await ChaosRun.start(settings, name: ChaosScenario.proxyFaults.rawValue)
@@ -54,8 +55,8 @@ extension ChaosScenario {
             }
             for _ in 0..<2 { try await run.startWorker(url: proxy.url, concurrency: concurrency, leaseSeconds: lease) }
             let faults = FaultProxy.RandomFaults(
-                seed: random.next(), meanInterval: .milliseconds(settings.pick(full: 1_500, short: 600)),
-                duration: .seconds(settings.pick(full: 30, short: 5)), maxFaults: settings.pick(full: 20, short: 2)
+                seed: random.next(), meanInterval: .milliseconds(settings.pick(full: 1_000, short: 600)),
+                duration: .seconds(settings.pick(full: 22, short: 5)), maxFaults: settings.pick(full: 20, short: 2)
             )
             let injected = await proxy.runRandomFaults(faults)
             run.markFault()
