@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_FLAGS ?=
 
-.PHONY: deps build demo test bench clean
+.PHONY: deps build demo test bench chaos clean
 
 ## deps: install libhiredis-dev, redis-server and redis-tools if missing
 deps:
@@ -31,6 +31,14 @@ bench: deps
 	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-e2e-bench
 	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-bench $(BENCH_ARGS)
 	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-e2e-bench $(E2E_ARGS)
+
+## chaos: the fault-injection scenarios of docs/reliability.md (release `conveyor` workers,
+## private redis-servers on 127.0.0.1, a few minutes); prints the Markdown table, e.g.
+## make chaos CHAOS_ARGS="--only worker-kill proxy-faults --seed 7" (--short: the test sizes)
+chaos: deps
+	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor
+	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-chaos
+	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-chaos $(CHAOS_ARGS)
 
 clean:
 	$(SWIFT) package clean

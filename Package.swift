@@ -124,6 +124,25 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Fault-injection scenarios (issue 10): real redis-server and `conveyor worker` processes.
+        .target(
+            name: "ConveyorChaos",
+            dependencies: ["Conveyor", "ConveyorRedis", "ConveyorTestSupport"],
+            path: "Chaos/ConveyorChaos"
+        ),
+        .executableTarget(
+            name: "conveyor-chaos",
+            dependencies: ["ConveyorChaos", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Chaos/ConveyorChaosRunner"
+        ),
+        .testTarget(
+            name: "ConveyorChaosTests",
+            dependencies: ["ConveyorChaos", "ConveyorTestSupport", "ConveyorRedis"]
+        ),
+        .testTarget(
+            name: "ConveyorTestSupportTests",
+            dependencies: ["ConveyorTestSupport", "ConveyorRedis"]
+        ),
         .testTarget(
             name: "ConveyorTestSupportTests",
             dependencies: ["ConveyorTestSupport", "ConveyorRedis"]
