@@ -144,10 +144,6 @@ let package = Package(
             dependencies: ["ConveyorTestSupport", "ConveyorRedis"]
         ),
         .testTarget(
-            name: "ConveyorTestSupportTests",
-            dependencies: ["ConveyorTestSupport", "ConveyorRedis"]
-        ),
-        .testTarget(
             name: "ConveyorJobsGeneratorTests",
             dependencies: [.target(name: "ConveyorJobsGenerator")]
         ),

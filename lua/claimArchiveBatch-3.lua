@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 --[[
   Claims a batch of finished jobs whose removeAt has passed for one archiver, or returns
   the batch that archiver already holds (a resume after a crash or a failed write).

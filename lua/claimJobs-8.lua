@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 --[[
   Claims up to maxCount due jobs (due <= now) for one worker, earliest due first.
 

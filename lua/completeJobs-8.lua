@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 --[[
   Completes a batch of jobs run by one worker, and schedules what follows each of them.
 

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 --[[
   Deletes jobs an archiver has written to its history log and made durable: the job
   hash, the `finished` entry and the claim. Only jobs claimed by this archiver are

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 --[[
   Recovers running jobs whose lease expired (their worker is presumed dead): each one is
   finished as interrupted, with result

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 --[[
   Releases every claim an archiver holds in one partition, so that other archivers take
   those jobs. For an operator whose archiver and its history directory are gone for

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 --[[
   Gives claimed jobs back: each one this worker still holds goes back to `due`, not started,
   so that another worker takes it. Used for jobs of a type this worker does not know

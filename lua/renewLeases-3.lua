@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 --[[
   Renews the leases of the jobs one worker is running: one call per worker per renewal
   tick, with all of its job ids. A job is renewed only while it is still running and held

@@ -24,6 +24,10 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let invalidState = Code("invalidState")
         /// Redis failed or replied with something unexpected.
         public static let redis = Code("redis")
+        /// Redis is at `maxmemory` with `noeviction` and refused a write; nothing
+        /// was written. Workers and the archiver keep running (their scripts may
+        /// use memory past the limit) and free memory as jobs finish and are archived.
+        public static let redisOutOfMemory = Code("redisOutOfMemory")
 
         public var description: String { name }
     }
@@ -42,9 +46,23 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
     }
 
     init(_ error: RedisError) {
-        self.code = .redis
-        self.message = error.description
+        self = ConveyorError(redisReply: error.description)
         self.redisError = error
+    }
+
+    /// A Redis error reply (`what` names the call): ``Code/redisOutOfMemory``
+    /// for Redis's OOM refusal, else ``Code/redis``.
+    init(redisReply message: String, what: String? = nil) {
+        let prefix = what.map { "\($0) failed: " } ?? ""
+        if message.contains("OOM command not allowed") {
+            self.init(
+                .redisOutOfMemory,
+                prefix + "Redis is out of memory (maxmemory reached, noeviction); nothing was written. "
+                    + "Memory frees as workers finish jobs and the archiver removes them; or raise maxmemory. (\(message))"
+            )
+        } else {
+            self.init(.redis, prefix + message)
+        }
     }
 
     public var description: String { "Conveyor \(code): \(message)" }

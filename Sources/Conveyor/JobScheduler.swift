@@ -252,7 +252,7 @@ public struct JobScheduler: Sendable {
         var created = [WorkerJob?](repeating: nil, count: specs.count)
         for (reply, members) in zip(replies, callMembers) {
             if case .error(let message) = reply {
-                throw ConveyorError(.redis, "scheduleJobs failed: \(message)")
+                throw ConveyorError(redisReply: message, what: "scheduleJobs")
             }
             guard let entries = reply.array, entries.count == members.count else {
                 throw ConveyorError(.redis, "scheduleJobs returned \(reply)")

@@ -49,7 +49,7 @@ struct ChaosScenarioTests {
     func maxmemory() async throws {
         let result = try await Self.run(.maxmemory)
         Self.expectEveryJobRan(result)
-        #expect(result.notes.contains { $0.contains("refused with:") && $0.contains("OOM") }, "\(result.notes)")
+        #expect(result.notes.contains { $0.contains("refused with: Conveyor redisOutOfMemory: scheduleJobs failed: Redis is out of memory") }, "\(result.notes)")
         #expect(result.notes.contains { $0.hasPrefix("scheduling worked again") }, "\(result.notes)")
     }
 

@@ -95,13 +95,9 @@ struct ArchiveStore: Sendable {
     /// Binds `archiverId` to the directory whose token is `token`, or checks
     /// the existing binding. Returns the token it is bound to.
     func bind(archiverId: String, token: String) async throws(ConveyorError) -> String {
-        do {
-            _ = try await client.send("HSETNX", keys.archivers, archiverId, token)
-            let bound = try await client.send("HGET", keys.archivers, archiverId).string
-            return bound ?? token
-        } catch {
-            throw ConveyorError(error)
-        }
+        // A script, so that it runs at maxmemory too (bindArchiver-1.lua).
+        let bound = try await eval(LuaScripts.bindArchiver, keys: [keys.archivers], arguments: [archiverId, token]).string
+        return bound ?? token
     }
 
     /// Removes the binding of `archiverId`.
