@@ -10,7 +10,7 @@
       KEYS[3] archiving HASH    id -> archiverId of the claim
 
       ARGV[1] archiverId        the archiver that claimed the jobs
-      ARGV[2...] id             job ids (zero or more)
+      ARGV[2...] id             job ids, 0 ..= 1000
 
     Output:
       {deletedId, ...}  integer ids whose claim belonged to archiverId; their hash, their
@@ -27,8 +27,9 @@ local archivingKey = KEYS[3]
 --- @include "toIntString"
 
 local archiverId = ARGV[1]
-if archiverId == nil or archiverId == "" then
-  error({err = "ERR conveyor: archiverId must not be empty"})
+-- The ids are unpacked into single commands below: at most 1000 (Lua's C stack).
+if archiverId == nil or archiverId == "" or #ARGV > 1001 then
+  error({err = "ERR conveyor: deleteArchivedJobs needs an archiverId and at most 1000 ids"})
 end
 local ids = {}
 for i = 2, #ARGV do

@@ -21,7 +21,7 @@
       ARGV[2] staleAfterMs      ms; a job started longer ago than this and not finished counts as pending
       ARGV[3] partitionCount    number of partitions (>= 1)
       ARGV[4] partitionIndex    this partition, 0 <= index < partitionCount
-      ARGV[5] N                 number of jobs (>= 1)
+      ARGV[5] N                 number of jobs, 1 ..= 1000
       then 11 arguments per job, job j (0-based) at ARGV[6 + 11*j ...]; "" = absent:
         +0  type        job type name (required)
         +1  userId      decimal integer user id, 0 for system jobs (required)
@@ -62,8 +62,9 @@ local fieldsPerJob = 11
 if partitionCount < 1 or partitionIndex < 0 or partitionIndex >= partitionCount then
   error({err = "ERR conveyor: partitionIndex must be in 0 ..< partitionCount"})
 end
-if count < 1 or #ARGV ~= 5 + count * fieldsPerJob then
-  error({err = "ERR conveyor: expected 5 + 11 * N arguments"})
+-- N is bounded: a call runs alone in Redis, so a huge one would stall every client.
+if count < 1 or count > 1000 or #ARGV ~= 5 + count * fieldsPerJob then
+  error({err = "ERR conveyor: expected 5 + 11 * N arguments, 1 <= N <= 1000"})
 end
 
 local function optional(value)

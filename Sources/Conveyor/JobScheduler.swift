@@ -21,7 +21,7 @@ public struct JobScheduler: Sendable {
         /// A job started this long ago and not finished counts as pending for
         /// the replace rule (the seed's one hour).
         public var staleAfter: Duration
-        /// Jobs per script call when scheduling in bulk; calls are pipelined.
+        /// Jobs per script call when scheduling in bulk (at most 1000); calls are pipelined.
         public var bulkBatchSize: Int
         /// When set, untyped scheduling accepts only these type names.
         public var knownJobTypes: Set<String>?
@@ -221,7 +221,7 @@ public struct JobScheduler: Sendable {
         for (index, spec) in specs.enumerated() {
             byPartition[keys.partition(type: spec.type, userId: spec.userId).index, default: []].append(index)
         }
-        let batchSize = max(1, configuration.bulkBatchSize)
+        let batchSize = min(max(1, configuration.bulkBatchSize), JobStore.maxBatch)
         for (partitionIndex, members) in byPartition.sorted(by: { $0.key < $1.key }) {
             let partition = keys.partition(partitionIndex)
             for start in stride(from: 0, to: members.count, by: batchSize) {

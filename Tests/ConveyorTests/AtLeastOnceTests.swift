@@ -40,6 +40,46 @@ struct AtLeastOnceTests {
         }
     }
 
+    @Test("every script refuses a batch over 1,000 before its first write")
+    func oversizedBatchesWriteNothing() async throws {
+        try await TestRedis.withClient { client, ns in
+            let keys = try ConveyorKeys(namespace: ns)
+            let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
+            try await scheduler.scheduleJobs((1...3).map { WorkerJobConfig(WorkerEchoJob.self, userId: $0, data: .null) })
+            let store = AtLeastOnceTests.store(client, keys)
+            _ = try await store.claim(partition: keys.partition(0), now: nil, workerId: "w", maxCount: 2, leaseMs: 30_000)
+            let p = keys.partition(0)
+            func snapshot() async throws -> [String] {
+                var dump: [String] = []
+                for key in try await TestRedis.keys(client, namespace: ns) {
+                    dump.append("\(key)=\(try await client.send("DUMP", key))")
+                }
+                return dump
+            }
+            let before = try await snapshot()
+            let ids = (1...1_001).map { $0 as any RESPArgument }
+            let calls: [(String, RedisScriptCall)] = [
+                ("scheduleJobs", RedisScriptCall(
+                    LuaScripts.scheduleJobs, keys: p.all,
+                    arguments: ["", 3_600_000, 1, 0, 1_001] + (1...1_001).flatMap { [WorkerEchoJob.typeName, $0, "", "", "", "", "", "", "", "", ""] as [any RESPArgument] }
+                )),
+                ("completeJobs", RedisScriptCall(
+                    LuaScripts.completeJobs, keys: p.all,
+                    arguments: ["", 3_600_000, 1, 0, "w", 3, 1_001] + (1...1_001).flatMap { [$0, "1", "", ""] as [any RESPArgument] }
+                )),
+                ("renewLeases", RedisScriptCall(LuaScripts.renewLeases, keys: [p.jobPrefix, p.running, p.leases], arguments: ["", "w", 30_000] + ids)),
+                ("releaseJobs", RedisScriptCall(
+                    LuaScripts.releaseJobs, keys: [p.jobPrefix, p.due, p.pending, p.running, p.leases, p.finished, p.parked], arguments: ["", "w"] + ids
+                )),
+                ("deleteArchivedJobs", RedisScriptCall(LuaScripts.deleteArchivedJobs, keys: [p.jobPrefix, p.finished, p.archiving], arguments: ["a"] + ids)),
+            ]
+            for (name, call) in calls {
+                await #expect(throws: RedisError.self, "\(name)") { try await client.eval(call) }
+            }
+            #expect(try await snapshot() == before, "nothing was written")
+        }
+    }
+
     @Test("a claim sent again with its token (its reply was lost) returns the same jobs and claims nothing new")
     func claimReplay() async throws {
         try await TestRedis.withClient { client, ns in
