@@ -84,9 +84,13 @@ def main():
     parser.add_argument("--future", type=int, default=0, help="jobs due tomorrow scheduled first (the claim-cost case)")
     options = parser.parse_args()
     redis = Redis(options.host, options.port)
-    scripts = {name.split("-")[0]: expand(name, set()) for name in os.listdir(LUA_DIR) if name.endswith(".lua")}
+    files = [name for name in os.listdir(LUA_DIR) if name.endswith(".lua")]
+    scripts = {name.split("-")[0]: expand(name, set()) for name in files}
+    # The contract changed with issue 10 (claim tokens, interruptions): measure
+    # either layout, so LUA_DIR can point at an older lua/ for a comparison.
+    token_claims = "claimJobs-8.lua" in files
     sha = {name: redis.call("SCRIPT", "LOAD", source) for name, source in scripts.items()}
-    keys = {name: PREFIX + name for name in ["seq", "due", "pending", "running", "leases", "finished", "wake", "archiving"]}
+    keys = {name: PREFIX + name for name in ["seq", "due", "pending", "running", "leases", "finished", "wake", "archiving", "parked"]}
     keys["job"] = PREFIX + "job:"
     every = [keys[name] for name in ["seq", "job", "due", "pending", "running", "leases", "finished", "wake"]]
     jobs, batch = options.jobs, options.batch
@@ -136,17 +140,22 @@ def main():
     claimed = []
 
     def claim():
+        token = 0
         while True:
-            reply = script("claimJobs", [keys[k] for k in ["job", "due", "pending", "running", "leases", "wake"]],
-                           [now + 1, "script-cost-worker", batch, 30_000])
-            if len(reply) <= 1:
+            claim_keys = [keys[k] for k in ["job", "due", "pending", "running", "leases", "wake"]]
+            if token_claims:
+                token += 1
+                claim_keys += [keys["parked"], PREFIX + "claim:script-cost-worker:%d" % token]
+            reply = script("claimJobs", claim_keys, [now + 1, "script-cost-worker", batch, 30_000])
+            header = 2 if token_claims else 1
+            if len(reply) <= header:
                 return
-            claimed.extend(reply[1::2])
+            claimed.extend(reply[header::2])
 
     def complete():
         for first in range(0, len(claimed), batch):
             ids = claimed[first:first + batch]
-            args = [now + 2, 3_600_000, 1, 0, "script-cost-worker", len(ids)]
+            args = [now + 2, 3_600_000, 1, 0, "script-cost-worker"] + ([3] if token_claims else []) + [len(ids)]
             for job in ids:
                 args += [job, 1, "", ""]
             script("completeJobs", every, args)
