@@ -52,10 +52,6 @@ public struct ConveyorKeys: Sendable, Hashable {
 
         /// The hash of one job.
         public func job(_ id: Int) -> String { jobPrefix + String(id) }
-
-        /// The canonical KEYS order of the scripts: seq, jobPrefix, due, pending,
-        /// running, leases, finished, wake.
-        var all: [String] { [seq, jobPrefix, due, pending, running, leases, finished, wake] }
     }
 
     /// `<namespace>:archivers`: HASH archiver identity → the token of the history

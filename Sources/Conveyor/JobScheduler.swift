@@ -239,7 +239,7 @@ public struct JobScheduler: Sendable {
                         spec.rescheduledFromJob.map(String.init) ?? "", spec.attempt,
                     ]
                 }
-                calls.append(RedisScriptCall(LuaScripts.scheduleJobs, keys: partition.all, arguments: arguments))
+                calls.append(ScriptSignature.scheduleJobs.call(partition, arguments))
                 callMembers.append(batch)
             }
         }
@@ -296,7 +296,7 @@ public struct JobScheduler: Sendable {
         for id in ids where id > 0 { groups[id % keys.partitionCount, default: []].append(id) }
         let ordered = groups.sorted { $0.key < $1.key }
         let calls = ordered.map { partitionIndex, members in
-            RedisScriptCall(LuaScripts.getJobs, keys: [keys.partition(partitionIndex).jobPrefix], arguments: members)
+            ScriptSignature.getJobs.call(keys.partition(partitionIndex), members)
         }
         let replies: [RESPValue]
         do {
@@ -415,12 +415,9 @@ public struct JobScheduler: Sendable {
     public func cancelJob(id: Int, reason: String = "cancelled by request") async throws(ConveyorError) -> CancelOutcome {
         guard id > 0 else { return .notFound }
         let partition = configuration.keys.partition(ofJob: id)
-        let keys = [partition.jobPrefix, partition.due, partition.pending, partition.running, partition.leases, partition.finished]
         let reply: RESPValue
         do {
-            reply = try await client.eval(
-                RedisScriptCall(LuaScripts.cancelJob, keys: keys, arguments: [configuration.now().milliseconds, id, reason])
-            )
+            reply = try await client.eval(ScriptSignature.cancelJob.call(partition, [configuration.now().milliseconds, id, reason]))
         } catch {
             throw ConveyorError(error)
         }

@@ -23,14 +23,10 @@ struct JobStore: Sendable {
         partition: ConveyorKeys.Partition, now: Int?, workerId: String, maxCount: Int, leaseMs: Int, token: String = ""
     ) async throws(ConveyorError) -> (jobs: [WorkerJob], nextDue: Int?, now: Int) {
         let token = token.isEmpty ? UUID().uuidString : token
-        let reply = try await eval(
-            LuaScripts.claimJobs,
-            keys: [
-                partition.jobPrefix, partition.due, partition.pending, partition.running, partition.leases, partition.wake,
-                partition.parked, partition.claimRecord(workerId: workerId, token: token),
-            ],
-            arguments: [Self.argument(now), workerId, min(maxCount, Self.maxBatch), leaseMs]
-        )
+        let reply = try await eval(ScriptSignature.claimJobs.call(
+            partition, [Self.argument(now), workerId, min(maxCount, Self.maxBatch), leaseMs],
+            claimRecord: partition.claimRecord(workerId: workerId, token: token)
+        ))
         guard let items = reply.array, items.count >= 2, let nextDue = items[0].int, let claimedAt = items[1].int,
             items.count % 2 == 0
         else {
@@ -103,7 +99,7 @@ struct JobStore: Sendable {
                 completion.cronNextDue.map(String.init) ?? "",
             ]
         }
-        let reply = try await eval(LuaScripts.completeJobs, keys: partition.all, arguments: arguments)
+        let reply = try await eval(ScriptSignature.completeJobs.call(partition, arguments))
         guard let items = reply.array, items.count == 2 * completions.count else {
             throw ConveyorError(.redis, "completeJobs returned \(reply)")
         }
@@ -120,9 +116,7 @@ struct JobStore: Sendable {
         async throws(ConveyorError) -> [Int]
     {
         let reply = try await eval(
-            LuaScripts.renewLeases,
-            keys: [partition.jobPrefix, partition.running, partition.leases],
-            arguments: [Self.argument(now), workerId, leaseMs] + ids.map { $0 as any RESPArgument },
+            ScriptSignature.renewLeases.call(partition, [Self.argument(now), workerId, leaseMs] + ids.map { $0 as any RESPArgument }),
             timeout: timeout
         )
         return reply.array?.compactMap(\.int) ?? []
@@ -143,14 +137,7 @@ struct JobStore: Sendable {
     func release(ids: [Int], partition: ConveyorKeys.Partition, now: Int?, workerId: String)
         async throws(ConveyorError) -> [Release]
     {
-        let reply = try await eval(
-            LuaScripts.releaseJobs,
-            keys: [
-                partition.jobPrefix, partition.due, partition.pending, partition.running, partition.leases, partition.finished,
-                partition.parked,
-            ],
-            arguments: [Self.argument(now), workerId] + ids.map { $0 as any RESPArgument }
-        )
+        let reply = try await eval(ScriptSignature.releaseJobs.call(partition, [Self.argument(now), workerId] + ids.map { $0 as any RESPArgument }))
         guard let entries = reply.array, entries.count == ids.count else {
             throw ConveyorError(.redis, "releaseJobs returned \(reply)")
         }
@@ -205,15 +192,13 @@ struct JobStore: Sendable {
             arguments += [job.id, job.nextCronDue(after: Date(milliseconds: now ?? estimatedNow)).map(String.init) ?? ""]
         }
         guard !jobs.isEmpty else { return 0 }
-        let reply = try await eval(LuaScripts.recoverJobs, keys: partition.all + [partition.suspects], arguments: arguments)
+        let reply = try await eval(ScriptSignature.recoverJobs.call(partition, arguments))
         return (reply.array ?? []).filter { $0.array?.first?.int == ScriptOutcome.recovered.rawValue }.count
     }
 
-    private func eval(
-        _ script: RedisScript, keys: [String], arguments: [any RESPArgument], timeout: Duration? = nil
-    ) async throws(ConveyorError) -> RESPValue {
+    private func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(ConveyorError) -> RESPValue {
         do {
-            return try await client.eval(RedisScriptCall(script, keys: keys, arguments: arguments), timeout: timeout)
+            return try await client.eval(call, timeout: timeout)
         } catch {
             throw ConveyorError(error)
         }

@@ -115,34 +115,39 @@ extension WorkerJob {
             defer { index = hashFields.index(after: valueIndex) }
             let reply = hashFields[valueIndex]
             guard case .bulkString(let key) = hashFields[index], case .bulkString(let value) = reply else { continue }
+            // Field names are JobField's raw values (the contract with lua/);
+            // the one-letter fields of every job are matched on their byte.
             switch key.readableBytesView.count == 1 ? key.readableBytesView.first! : 0 {
-            case UInt8(ascii: "t"): type = String(buffer: value)
-            case UInt8(ascii: "u"): userId = reply.int
-            case UInt8(ascii: "d"): data.add(part: 1, value)
-            case UInt8(ascii: "r"): result.add(part: 1, value)
-            case UInt8(ascii: "a"): attempt = reply.int ?? 1
-            case UInt8(ascii: "w"): workerId = String(buffer: value)
+            case Self.typeByte: type = String(buffer: value)
+            case Self.userIdByte: userId = reply.int
+            case Self.dataByte: data.add(part: 1, value)
+            case Self.resultByte: result.add(part: 1, value)
+            case Self.attemptByte: attempt = reply.int ?? 1
+            case Self.workerIdByte: workerId = String(buffer: value)
             default:
-                switch String(buffer: key) {
-                case "ca": createdMs = reply.int
-                case "dd": dueOffsetMs = reply.int
-                case "du": dueMs = reply.int  // written before `dd` existed: absolute
-                case "st": started = reply.int.map(Date.init(milliseconds:))
-                case "fi": finished = reply.int.map(Date.init(milliseconds:))
-                case "ok": success = value.readableBytesView.first == UInt8(ascii: "1")
-                case "cr": cronSchedule = String(buffer: value)
-                case "tz": cronTimeZone = String(buffer: value)
-                case "ar": autoRescheduleOnFailure = value.readableBytesView.first == UInt8(ascii: "1")
-                case "ard": autoRescheduleOnFailureDelay = reply.int ?? 0
-                case "rmd": removeDelay = reply.int ?? 0
-                case "rf": rescheduledFromJob = reply.int
-                case "sb": followUpSupersededBy = reply.int
-                case let name:
+                let name = String(buffer: key)
+                switch JobField(rawValue: name) {
+                case .createdAt?: createdMs = reply.int
+                case .dueOffset?: dueOffsetMs = reply.int
+                case .dueAbsolute?: dueMs = reply.int  // written before `dd` existed: absolute
+                case .started?: started = reply.int.map(Date.init(milliseconds:))
+                case .finished?: finished = reply.int.map(Date.init(milliseconds:))
+                case .success?: success = value.readableBytesView.first == UInt8(ascii: "1")
+                case .cron?: cronSchedule = String(buffer: value)
+                case .cronTimeZone?: cronTimeZone = String(buffer: value)
+                case .autoReschedule?: autoRescheduleOnFailure = value.readableBytesView.first == UInt8(ascii: "1")
+                case .autoRescheduleDelay?: autoRescheduleOnFailureDelay = reply.int ?? 0
+                case .removeDelay?: removeDelay = reply.int ?? 0
+                case .rescheduledFrom?: rescheduledFromJob = reply.int
+                case .followUpSupersededBy?: followUpSupersededBy = reply.int
+                case .type?, .userId?, .data?, .result?, .attempt?, .workerId?, .interruptions?, .releases?:
+                    continue  // one-letter fields above; ic and rl are for the scripts only
+                case nil:
                     // d2, d3, … and r2, r3, …: later parts of a split value.
-                    guard let base = name.utf8.first, base == UInt8(ascii: "d") || base == UInt8(ascii: "r"),
+                    guard let base = name.utf8.first, base == Self.dataByte || base == Self.resultByte,
                         let part = Int(name.dropFirst()), part >= 2
                     else { continue }
-                    if base == UInt8(ascii: "d") { data.add(part: part, value) } else { result.add(part: part, value) }
+                    if base == Self.dataByte { data.add(part: part, value) } else { result.add(part: part, value) }
                 }
             }
         }
@@ -154,6 +159,13 @@ extension WorkerJob {
         self.dataJSON = data.joined
         self.resultJSON = result.joined
     }
+
+    private static let typeByte = JobField.type.rawValue.utf8.first!
+    private static let userIdByte = JobField.userId.rawValue.utf8.first!
+    private static let dataByte = JobField.data.rawValue.utf8.first!
+    private static let resultByte = JobField.result.rawValue.utf8.first!
+    private static let attemptByte = JobField.attempt.rawValue.utf8.first!
+    private static let workerIdByte = JobField.workerId.rawValue.utf8.first!
 
     /// Parses `{id, field, value, ...}` as returned by `getJobs`.
     init?(reply: RESPValue) {

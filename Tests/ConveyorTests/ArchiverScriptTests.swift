@@ -39,7 +39,7 @@ struct ArchiverScriptTests {
 
             for arguments: [any RESPArgument] in [[now, "", 1], [now, "a", -1], [now, "a", 1001], ["soon", "a", 1]] {
                 await #expect(throws: RedisError.self) {
-                    _ = try await client.eval(RedisScriptCall(LuaScripts.claimArchiveBatch, keys: [p.jobPrefix, p.finished, p.archiving], arguments: arguments))
+                    _ = try await client.eval(ScriptSignature.claimArchiveBatch.call(p, arguments))
                 }
             }
         }

@@ -22,10 +22,8 @@ struct AtLeastOnceTests {
             // Before: the script removed 5,000 jobs from `due`, marked them, then
             // failed in unpack — the jobs were in no index, lost for good.
             await #expect(throws: RedisError.self) {
-                try await client.eval(RedisScriptCall(
-                    LuaScripts.claimJobs,
-                    keys: [p.jobPrefix, p.due, p.pending, p.running, p.leases, p.wake, p.parked, p.claimRecord(workerId: "w", token: "t")],
-                    arguments: ["", "w", 5_000, 30_000]
+                try await client.eval(ScriptSignature.claimJobs.call(
+                    p, ["", "w", 5_000, 30_000], claimRecord: p.claimRecord(workerId: "w", token: "t")
                 ))
             }
             #expect(try await client.send("ZCARD", p.due).int == 5_000, "nothing was written")
@@ -59,19 +57,15 @@ struct AtLeastOnceTests {
             let before = try await snapshot()
             let ids = (1...1_001).map { $0 as any RESPArgument }
             let calls: [(String, RedisScriptCall)] = [
-                ("scheduleJobs", RedisScriptCall(
-                    LuaScripts.scheduleJobs, keys: p.all,
-                    arguments: ["", 3_600_000, 1, 0, 1_001] + (1...1_001).flatMap { [WorkerEchoJob.typeName, $0, "", "", "", "", "", "", "", "", ""] as [any RESPArgument] }
+                ("scheduleJobs", ScriptSignature.scheduleJobs.call(
+                    p, ["", 3_600_000, 1, 0, 1_001] + (1...1_001).flatMap { [WorkerEchoJob.typeName, $0, "", "", "", "", "", "", "", "", ""] as [any RESPArgument] }
                 )),
-                ("completeJobs", RedisScriptCall(
-                    LuaScripts.completeJobs, keys: p.all,
-                    arguments: ["", 3_600_000, 1, 0, "w", 3, 1_001] + (1...1_001).flatMap { [$0, "1", "", ""] as [any RESPArgument] }
+                ("completeJobs", ScriptSignature.completeJobs.call(
+                    p, ["", 3_600_000, 1, 0, "w", 3, 1_001] + (1...1_001).flatMap { [$0, "1", "", ""] as [any RESPArgument] }
                 )),
-                ("renewLeases", RedisScriptCall(LuaScripts.renewLeases, keys: [p.jobPrefix, p.running, p.leases], arguments: ["", "w", 30_000] + ids)),
-                ("releaseJobs", RedisScriptCall(
-                    LuaScripts.releaseJobs, keys: [p.jobPrefix, p.due, p.pending, p.running, p.leases, p.finished, p.parked], arguments: ["", "w"] + ids
-                )),
-                ("deleteArchivedJobs", RedisScriptCall(LuaScripts.deleteArchivedJobs, keys: [p.jobPrefix, p.finished, p.archiving], arguments: ["a"] + ids)),
+                ("renewLeases", ScriptSignature.renewLeases.call(p, ["", "w", 30_000] + ids)),
+                ("releaseJobs", ScriptSignature.releaseJobs.call(p, ["", "w"] + ids)),
+                ("deleteArchivedJobs", ScriptSignature.deleteArchivedJobs.call(p, ["a"] + ids)),
             ]
             for (name, call) in calls {
                 await #expect(throws: RedisError.self, "\(name)") { try await client.eval(call) }
@@ -261,10 +255,13 @@ struct DroppedReplyTests {
             var registry = JobRegistry<WorkerTestApp>()
             registry.register(CountedSleepJob.self)
             var poolConfiguration = WorkerPoolConfiguration(concurrency: 8, keys: keys)
-            poolConfiguration.leaseDuration = .seconds(2)
+            // Short enough that a claim left unknown would be recovered (as worker
+            // lost) within the test; long enough that renewals ride out the
+            // reconnects on a loaded machine.
+            poolConfiguration.leaseDuration = .seconds(5)
             poolConfiguration.leaseRenewInterval = .milliseconds(500)
             poolConfiguration.recoveryInterval = .milliseconds(500)
-            poolConfiguration.recoveryGracePeriod = .seconds(1)
+            poolConfiguration.recoveryGracePeriod = .seconds(3)
             poolConfiguration.maxIdleWait = .milliseconds(200)
             let app = WorkerTestApp()
             let pool = WorkerPool(client: poolClient, registry: registry, app: app, configuration: poolConfiguration)
@@ -279,7 +276,7 @@ struct DroppedReplyTests {
             }
             let done = try await eventually(timeout: .seconds(60)) {
                 let counts = try await scheduler.counts()
-                return counts[.finished] == 400 && counts[.pending] == 0
+                return app.executions.withLock { $0.count } == 400 && counts[.pending] == 0 && counts[.running] == 0
             }
             await faults.value
             pool.beginShutdown()

@@ -107,9 +107,9 @@ struct SchedulerHarness: Sendable {
         _ id: Int, success: Bool, resultJSON: String = "", workerId: String = "worker-1", cronNextDue: Int? = nil
     ) async throws -> (outcome: Int, newJobId: Int) {
         let p = keys.partition(ofJob: id)
-        let reply = try await client.eval(RedisScriptCall(
-            LuaScripts.completeJobs, keys: p.all,
-            arguments: [
+        let reply = try await client.eval(ScriptSignature.completeJobs.call(
+            p,
+            [
                 clock.nowMilliseconds, 3_600_000, keys.partitionCount, p.index, workerId, 3, 1,
                 id, success ? "1" : "0", resultJSON, cronNextDue.map(String.init) ?? "",
             ]

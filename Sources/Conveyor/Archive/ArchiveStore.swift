@@ -23,10 +23,7 @@ struct ArchiveStore: Sendable {
     func claim(partition: ConveyorKeys.Partition, now: Int, archiverId: String, maxCount: Int)
         async throws(ConveyorError) -> Claim
     {
-        let reply = try await eval(
-            LuaScripts.claimArchiveBatch, keys: [partition.jobPrefix, partition.finished, partition.archiving],
-            arguments: [now, archiverId, maxCount]
-        )
+        let reply = try await eval(ScriptSignature.claimArchiveBatch.call(partition, [now, archiverId, maxCount]))
         guard let items = reply.array, items.count >= 2, let resumed = items[0].int, let next = items[1].int else {
             throw ConveyorError(.redis, "claimArchiveBatch returned \(reply)")
         }
@@ -56,10 +53,7 @@ struct ArchiveStore: Sendable {
     @discardableResult
     func delete(ids: [Int], partition: ConveyorKeys.Partition, archiverId: String) async throws(ConveyorError) -> [Int] {
         guard !ids.isEmpty else { return [] }
-        let reply = try await eval(
-            LuaScripts.deleteArchivedJobs, keys: [partition.jobPrefix, partition.finished, partition.archiving],
-            arguments: [archiverId] + ids.map { $0 as any RESPArgument }
-        )
+        let reply = try await eval(ScriptSignature.deleteArchivedJobs.call(partition, [archiverId] + ids.map { $0 as any RESPArgument }))
         return reply.array?.compactMap(\.int) ?? []
     }
 
@@ -67,7 +61,7 @@ struct ArchiveStore: Sendable {
     func release(archiverId: String) async throws(ConveyorError) -> Int {
         var released = 0
         for partition in keys.partitions {
-            let reply = try await eval(LuaScripts.releaseArchiveClaims, keys: [partition.archiving], arguments: [archiverId])
+            let reply = try await eval(ScriptSignature.releaseArchiveClaims.call(partition, [archiverId]))
             released += reply.int ?? 0
         }
         return released
@@ -96,7 +90,7 @@ struct ArchiveStore: Sendable {
     /// the existing binding. Returns the token it is bound to.
     func bind(archiverId: String, token: String) async throws(ConveyorError) -> String {
         // A script, so that it runs at maxmemory too (bindArchiver-1.lua).
-        let bound = try await eval(LuaScripts.bindArchiver, keys: [keys.archivers], arguments: [archiverId, token]).string
+        let bound = try await eval(ScriptSignature.bindArchiver.call(keys, [archiverId, token])).string
         return bound ?? token
     }
 
@@ -109,9 +103,9 @@ struct ArchiveStore: Sendable {
         }
     }
 
-    private func eval(_ script: RedisScript, keys: [String], arguments: [any RESPArgument]) async throws(ConveyorError) -> RESPValue {
+    private func eval(_ call: RedisScriptCall) async throws(ConveyorError) -> RESPValue {
         do {
-            return try await client.eval(RedisScriptCall(script, keys: keys, arguments: arguments))
+            return try await client.eval(call)
         } catch {
             throw ConveyorError(error)
         }

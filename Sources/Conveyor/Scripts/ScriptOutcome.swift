@@ -1,6 +1,6 @@
 /// The domain outcomes the Lua scripts return, one-to-one with the table in
 /// `lua/README.md`. Mapped from integers here and nowhere else.
-enum ScriptOutcome: Int, Sendable {
+enum ScriptOutcome: Int, Sendable, CaseIterable {
     case completed = 1
     case leaseLost = 2
     case cancelled = 3
