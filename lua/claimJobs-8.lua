@@ -9,11 +9,14 @@
   If due jobs remain after this batch, pushes one wake marker so that one more idle worker
   claims them (a chain: never wakes everyone).
 
-  Idempotent per claim token: the ids a claim took are kept under `claimRecord` for
-  2 × leaseMs. The same call sent again (the worker never got the reply: the connection
-  dropped, or another command on it timed out) claims nothing new and returns the jobs
-  of the first call that this worker still holds, with their leases renewed. So a lost
-  reply never leaves jobs claimed by a worker that does not know it holds them.
+  Idempotent per claim token: the ids a claim took are kept in the worker's `claims` hash
+  under the token. The same call sent again (the worker never got the reply: the
+  connection dropped, or another command on it timed out) claims nothing new and returns
+  the jobs of the first call that this worker still holds, with their leases renewed. So
+  a lost reply never leaves jobs claimed by a worker that does not know it holds them.
+  The worker names the tokens whose replies it has received in its next claim, which
+  drops them, so the hash holds only the claims in flight; it expires 2 × leaseMs after
+  the worker's last claim (a worker that died leaves nothing behind).
 
     Input:
       KEYS[1] jobPrefix         prefix of job hashes, e.g. "conveyor:{p0}:job:" (not a key)
@@ -23,13 +26,15 @@
       KEYS[5] leases    ZSET    id -> lease expiry ms
       KEYS[6] wake      LIST    wake-up markers
       KEYS[7] parked    HASH    id -> type, jobs released because no worker knew their type
-      KEYS[8] claimRecord STRING ids taken by this claim token (built by the caller from
-                                the worker id and the token, same hash tag)
+      KEYS[8] claims    HASH    this worker's claims in flight: token -> space-separated ids
 
       ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] workerId          id of the claiming worker (keep it <= 64 bytes)
       ARGV[3] maxCount          most jobs to claim, 1 ..= 1000
       ARGV[4] leaseMs           lease duration, ms (>= 1)
+      ARGV[5] token             this claim's token, unique per worker (non-empty)
+      ARGV[6...] acknowledged   tokens of earlier claims whose replies the worker received
+                                (0 ..= 100): dropped from `claims`
 
     Output:
       {nextDue, now, id1, fields1, id2, fields2, ...}
@@ -54,7 +59,7 @@ local runningKey = KEYS[4]
 local leasesKey = KEYS[5]
 local wakeKey = KEYS[6]
 local parkedKey = KEYS[7]
-local claimRecordKey = KEYS[8]
+local claimsKey = KEYS[8]
 
 --- @include "checkInt"
 --- @include "toIntString"
@@ -65,9 +70,11 @@ local now = redisNow(ARGV[1])
 local workerId = ARGV[2]
 local maxCount = checkInt(ARGV[3], "maxCount")
 local leaseMs = checkInt(ARGV[4], "leaseMs")
+local token = ARGV[5]
 -- maxCount bounds every list below (unpack is limited by Lua's C stack).
-if workerId == nil or workerId == "" or maxCount < 1 or maxCount > 1000 or leaseMs < 1 then
-  error({err = "ERR conveyor: claimJobs needs a workerId, 1 <= maxCount <= 1000 and leaseMs >= 1"})
+if workerId == nil or workerId == "" or maxCount < 1 or maxCount > 1000 or leaseMs < 1
+    or token == nil or token == "" or #ARGV > 105 then
+  error({err = "ERR conveyor: claimJobs needs a workerId, 1 <= maxCount <= 1000, leaseMs >= 1, a token and at most 100 acknowledged tokens"})
 end
 
 local nowText = toIntString(now)
@@ -85,7 +92,11 @@ local function pushNextDue()
   end
 end
 
-local record = rcall("GET", claimRecordKey)
+if #ARGV > 5 then
+  rcall("HDEL", claimsKey, unpack(ARGV, 6))
+end
+
+local record = rcall("HGET", claimsKey, token)
 if record then
   -- A replay: hand back what the first call took and this worker still holds
   -- (recovery may have taken a job meanwhile; it is then not returned).
@@ -137,7 +148,8 @@ if #ids > 0 then
     -- At most 2 × 1000 values per unpack (maxCount is bounded above).
     rcall("ZADD", runningKey, unpack(runningArgs))
     rcall("ZADD", leasesKey, unpack(leaseArgs))
-    rcall("SET", claimRecordKey, table.concat(pairIds, " "), "PX", 2 * leaseMs)
+    rcall("HSET", claimsKey, token, table.concat(pairIds, " "))
+    rcall("PEXPIRE", claimsKey, 2 * leaseMs)
     -- Drop the pair-index entries that still point at a claimed job: one
     -- HMGET and one HDEL for the batch (the replace rule may already have
     -- pointed a pair at a newer job, which must stay).

@@ -45,8 +45,8 @@ public struct ConveyorKeys: Sendable, Hashable {
         public var parked: String { prefix + "parked" }
         /// ZSET job id → when its lease was first seen expired (recovery's grace period).
         public var suspects: String { prefix + "suspects" }
-        /// STRING: the ids one claim took, kept so the claim can be replayed.
-        func claimRecord(workerId: String, token: String) -> String { prefix + "claim:" + workerId + ":" + token }
+        /// HASH token → ids: one worker's claims in flight, kept so a claim can be replayed.
+        func claims(workerId: String) -> String { prefix + "claims:" + workerId }
         /// HASH job id → identity of the archiver that claimed it.
         public var archiving: String { prefix + "archiving" }
 

@@ -15,18 +15,19 @@ struct JobStore: Sendable {
     ///
     /// Idempotent per `token`: sent again with the same token (its reply was
     /// lost), it returns the jobs the first call claimed that this worker
-    /// still holds, and claims nothing new.
+    /// still holds, and claims nothing new. `acknowledged` names earlier
+    /// tokens whose replies arrived (at most 100): Redis forgets them.
     /// - Parameter now: ms; `nil` (production) uses Redis's clock. Tests pass one.
     /// - Returns: The claimed jobs, the earliest due time left, and the claim's
     ///   time by the clock the script used.
     func claim(
-        partition: ConveyorKeys.Partition, now: Int?, workerId: String, maxCount: Int, leaseMs: Int, token: String = ""
+        partition: ConveyorKeys.Partition, now: Int?, workerId: String, maxCount: Int, leaseMs: Int, token: String = "",
+        acknowledged: [String] = []
     ) async throws(ConveyorError) -> (jobs: [WorkerJob], nextDue: Int?, now: Int) {
         let token = token.isEmpty ? UUID().uuidString : token
-        let reply = try await eval(ScriptSignature.claimJobs.call(
-            partition, [Self.argument(now), workerId, min(maxCount, Self.maxBatch), leaseMs],
-            claimRecord: partition.claimRecord(workerId: workerId, token: token)
-        ))
+        var arguments: [any RESPArgument] = [Self.argument(now), workerId, min(maxCount, Self.maxBatch), leaseMs, token]
+        arguments += acknowledged.prefix(100).map { $0 as any RESPArgument }
+        let reply = try await eval(ScriptSignature.claimJobs.call(partition, arguments, workerId: workerId))
         guard let items = reply.array, items.count >= 2, let nextDue = items[0].int, let claimedAt = items[1].int,
             items.count % 2 == 0
         else {

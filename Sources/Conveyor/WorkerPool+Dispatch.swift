@@ -106,7 +106,14 @@ extension WorkerPool {
     /// Gives up only when shutting down, after a few more tries; jobs it might
     /// have claimed are then recovered after their lease, and re-run.
     private func claim(partition: ConveyorKeys.Partition, maxCount: Int) async throws -> (jobs: [WorkerJob], nextDue: Int?) {
-        let token = UUID().uuidString
+        let token = String(claimTokens.add(1, ordering: .relaxed).newValue)
+        // Tokens whose replies arrived: this claim has Redis forget them (sent
+        // again with it on a retry, so none is lost to a failed call).
+        let acknowledged = acknowledgedClaims.withLock { byPartition in
+            let taken = Array(byPartition[partition.index, default: []].prefix(100))
+            byPartition[partition.index]?.removeFirst(taken.count)
+            return taken
+        }
         var delay = Duration.milliseconds(50)
         var triesWhileStopping = 0
         while true {
@@ -114,9 +121,10 @@ extension WorkerPool {
             do {
                 let (jobs, nextDue, redisNow) = try await store.claim(
                     partition: partition, now: clock.scriptNow, workerId: configuration.workerId, maxCount: maxCount,
-                    leaseMs: Self.ms(configuration.leaseDuration), token: token
+                    leaseMs: Self.ms(configuration.leaseDuration), token: token, acknowledged: acknowledged
                 )
                 clock.observe(redisMs: redisNow, sentAt: sentAt)
+                acknowledgedClaims.withLock { $0[partition.index, default: []].append(token) }
                 if !jobs.isEmpty {
                     held.withLock { held in
                         for job in jobs { held.insert(job.id) }

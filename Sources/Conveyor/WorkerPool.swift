@@ -72,6 +72,11 @@ public final class WorkerPool<App: Sendable>: Service {
     let freeSlotsContinuation: AsyncStream<Void>.Continuation
     /// `claimJobs` calls in flight and what they decided.
     let claims = Mutex(ClaimState())
+    /// The last claim token used (tokens are unique per worker id).
+    let claimTokens = Atomic<Int>(0)
+    /// Per partition, tokens of claims whose replies arrived, for the next
+    /// claim there to drop from the worker's `claims` hash.
+    let acknowledgedClaims = Mutex<[Int: [String]]>([:])
     /// Types met that this pool does not run (warned about once each).
     let unknownTypesWarned = Mutex<Set<String>>([])
 

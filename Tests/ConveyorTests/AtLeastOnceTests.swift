@@ -23,7 +23,7 @@ struct AtLeastOnceTests {
             // failed in unpack — the jobs were in no index, lost for good.
             await #expect(throws: RedisError.self) {
                 try await client.eval(ScriptSignature.claimJobs.call(
-                    p, ["", "w", 5_000, 30_000], claimRecord: p.claimRecord(workerId: "w", token: "t")
+                    p, ["", "w", 5_000, 30_000, "t"], workerId: "w"
                 ))
             }
             #expect(try await client.send("ZCARD", p.due).int == 5_000, "nothing was written")
@@ -96,6 +96,11 @@ struct AtLeastOnceTests {
             _ = try await store.complete([.init(id: jobs[0].id, success: true, resultJSON: nil, cronNextDue: nil)], partition: p, now: nil, workerId: "w1")
             let late = try await store.claim(partition: p, now: nil, workerId: "w1", maxCount: 2, leaseMs: 30_000, token: "t1")
             #expect(late.jobs.map(\.id) == [jobs[1].id])
+            // The worker names the tokens whose replies it received: Redis forgets them.
+            #expect(try await client.send("HLEN", p.claims(workerId: "w1")).int == 2)
+            _ = try await store.claim(partition: p, now: nil, workerId: "w1", maxCount: 2, leaseMs: 30_000, token: "t3", acknowledged: ["t1", "t2"])
+            #expect(try await client.send("HLEN", p.claims(workerId: "w1")).int == 0)
+            #expect(try await client.send("PTTL", p.claims(workerId: "w1")).int == -2, "no key left behind")
         }
     }
 

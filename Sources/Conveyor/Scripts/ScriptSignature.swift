@@ -4,7 +4,7 @@ import ConveyorRedis
 /// (`KEYS[n] <name>`).
 enum ScriptKey: String, Sendable {
     case seq, jobPrefix, due, pending, running, leases, finished, wake
-    case parked, suspects, claimRecord, archiving, archivers
+    case parked, suspects, claims, archiving, archivers
 }
 
 /// One script of `lua/` and the `KEYS` it takes, in order: the Swift half of
@@ -23,11 +23,11 @@ struct ScriptSignature: Sendable {
     }
 
     /// The call on one partition's keys.
-    /// - Parameter claimRecord: The claim's record key, for `claimJobs`.
+    /// - Parameter workerId: The claiming worker, for `claimJobs` (its `claims` hash).
     func call(
-        _ partition: ConveyorKeys.Partition, _ arguments: [any RESPArgument], claimRecord: String? = nil
+        _ partition: ConveyorKeys.Partition, _ arguments: [any RESPArgument], workerId: String? = nil
     ) -> RedisScriptCall {
-        RedisScriptCall(script, keys: keys.map { partition.key($0, claimRecord: claimRecord) }, arguments: arguments)
+        RedisScriptCall(script, keys: keys.map { partition.key($0, workerId: workerId) }, arguments: arguments)
     }
 
     /// The call on namespace-wide keys (`bindArchiver`).
@@ -41,7 +41,7 @@ struct ScriptSignature: Sendable {
     )
     static let claimJobs = ScriptSignature(
         LuaScripts.claimJobs, keyCount: LuaScripts.claimJobsKeyCount,
-        keys: [.jobPrefix, .due, .pending, .running, .leases, .wake, .parked, .claimRecord]
+        keys: [.jobPrefix, .due, .pending, .running, .leases, .wake, .parked, .claims]
     )
     static let completeJobs = ScriptSignature(
         LuaScripts.completeJobs, keyCount: LuaScripts.completeJobsKeyCount,
@@ -82,7 +82,7 @@ struct ScriptSignature: Sendable {
 
 extension ConveyorKeys.Partition {
     /// The key a script knows as `key`.
-    func key(_ key: ScriptKey, claimRecord: String? = nil) -> String {
+    func key(_ key: ScriptKey, workerId: String? = nil) -> String {
         switch key {
         case .seq: seq
         case .jobPrefix: jobPrefix
@@ -95,9 +95,9 @@ extension ConveyorKeys.Partition {
         case .parked: parked
         case .suspects: suspects
         case .archiving: archiving
-        case .claimRecord:
-            // Only claimJobs takes one; an empty name would be a caller bug Redis rejects.
-            claimRecord ?? ""
+        case .claims:
+            // Only claimJobs takes it, always with a worker id.
+            claims(workerId: workerId ?? "")
         case .archivers:
             preconditionFailure("archivers is namespace-wide: use ScriptSignature.call(_:_:) with ConveyorKeys")
         }
