@@ -121,6 +121,11 @@ let package = Package(
             ],
             path: "Benchmarks/EndToEnd"
         ),
+        .executableTarget(
+            name: "conveyor-history-bench",
+            dependencies: ["Conveyor"],
+            path: "Benchmarks/HistoryBench"
+        ),
         .testTarget(
             name: "ConveyorTests",
             dependencies: [

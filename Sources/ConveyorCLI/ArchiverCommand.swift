@@ -37,6 +37,8 @@ struct ArchiverCommand: AsyncParsableCommand {
     var retainSize: String?
     @Flag(name: .customLong("status"), help: "Print the history directory's size and free space and the backlog in Redis, then exit.")
     var status = false
+    @Flag(name: .customLong("maintain"), help: "Compress (or, with --no-compress, index) the rotated files and apply retention once, then exit; needs no Redis.")
+    var maintain = false
     @Option(name: .customLong("archiver-id"), help: "This archiver's identity (default: a free identity of the directory, or a new one).")
     var archiverId: String?
     @Option(name: .customLong("release"), help: ArgumentHelp("Release the claims of an archiver whose history directory is lost for good, then exit.", valueName: "archiver-id"))
@@ -98,6 +100,14 @@ struct ArchiverCommand: AsyncParsableCommand {
             await client.shutdown()
             if counts.isEmpty { print("no claims") }
             for (archiverId, count) in counts.sorted(by: { $0.key < $1.key }) { print("\(archiverId): \(count)") }
+            return
+        }
+        if maintain {
+            let retainBytes = try retainSize.map { try Self.parseSize($0, option: "--retain-size") }
+            let report = try await Archiver.maintain(directory: try directory(), compress: !noCompress, retainDays: retainDays, retainBytes: retainBytes)
+            print("compressed \(report.compressed.count), indexed \(report.indexed.count), deleted \(report.deleted.count) file(s); history \(report.historyBytes) bytes")
+            for failure in report.failures { print("failed: \(failure)") }
+            if !report.failures.isEmpty { throw ExitCode.failure }
             return
         }
         if status {

@@ -393,6 +393,25 @@ public final class Archiver: Service {
         return released
     }
 
+    /// Runs one maintenance round on a history directory now, as a running
+    /// archiver does after each rotation: compresses (or indexes) every rotated
+    /// plain file, then applies retention. For a directory written before
+    /// compression existed, or with no archiver running.
+    /// - Parameters:
+    ///   - directory: The history directory.
+    ///   - compress: Compress rotated files (else only index them).
+    ///   - retainDays: Delete files whose last record is older than this many days.
+    ///   - retainBytes: Delete the oldest files while the history takes more bytes than this.
+    /// - Returns: What the round did; its `failures` say what it could not do.
+    public static func maintain(directory: String, compress: Bool = true, retainDays: Int? = nil, retainBytes: Int? = nil) async throws
+        -> HistoryMaintenanceReport
+    {
+        let settings = HistoryMaintenance.Settings(
+            compress: compress, retainDays: retainDays, retainBytes: retainBytes, tag: "maintain-\(getpid())", now: Date()
+        )
+        return try await NIOThreadPool.singleton.runIfActive { HistoryMaintenance.run(directory: directory, settings: settings) }
+    }
+
     /// The archiver's backlog: finished jobs still in Redis, over all
     /// partitions (those whose removeAt has not passed yet included).
     public static func backlog(client: RedisClient, keys: ConveyorKeys) async throws(ConveyorError) -> Int {
