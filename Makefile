@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_FLAGS ?=
 
-.PHONY: deps build demo test bench clean
+.PHONY: deps build demo test bench bench-history clean
 
 ## deps: install libhiredis-dev, redis-server and redis-tools if missing
 deps:
@@ -31,6 +31,14 @@ bench: deps
 	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-e2e-bench
 	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-bench $(BENCH_ARGS)
 	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-e2e-bench $(E2E_ARGS)
+
+## bench-history: generate a history of $(HISTORY_RECORDS) records (default 10,000,000, ~5 GB) in
+## the archiver's line format and time history queries before and after compression + indexing
+HISTORY_RECORDS ?= 10000000
+bench-history: deps
+	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor
+	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-history-bench
+	./scripts/history-bench.sh $(HISTORY_RECORDS)
 
 clean:
 	$(SWIFT) package clean

@@ -4,13 +4,16 @@
 # plain files (no index: every query reads), compresses + indexes them
 # (`conveyor archiver --maintain`), and times the same queries again.
 #   scripts/history-bench.sh [RECORDS=10000000] [DIR=/tmp/conveyor-history-bench]
+# SKIP_GENERATE=1 reuses a history generated before (RECORDS must match it).
 # Needs a release build: swift build -c release --product conveyor --product conveyor-history-bench
 set -euo pipefail
 records=${1:-10000000}
 dir=${2:-/tmp/conveyor-history-bench}
 bin=$(swift build -c release --show-bin-path)
-rm -rf "$dir"
-"$bin/conveyor-history-bench" "$dir" "$records"
+if [ "${SKIP_GENERATE:-0}" != 1 ]; then
+  rm -rf "$dir"
+  "$bin/conveyor-history-bench" "$dir" "$records"
+fi
 du -sb "$dir"
 
 t() {  # label, then the command; prints seconds and the output's line count

@@ -29,8 +29,10 @@ let types = ["sendEmail", "resizeImage", "chargeCard", "syncContacts", "renderIn
 let locales = ["en-US", "de-DE", "fr-FR", "ja-JP", "pt-BR"]
 let start = 1_793_491_200_000  // 2026-11-01T00:00:00Z
 var generator = SystemRandomNumberGenerator()
+let digits = Array("0123456789abcdef")
 func hex(_ count: Int) -> String {
-    String((0..<count).map { _ in "0123456789abcdef".randomElement(using: &generator)! })
+    var random = SystemRandomNumberGenerator()
+    return String((0..<count).map { _ in digits[Int(random.next() & 15)] })
 }
 func fileName(_ ms: Int, _ sequence: Int) -> String {
     let formatter = DateFormatter()
@@ -39,6 +41,8 @@ func fileName(_ ms: Int, _ sequence: Int) -> String {
     formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
     return "history-\(formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000)))-bench-\(String(format: "%06d", sequence)).jsonl"
 }
+
+func ms(_ value: Int) -> Date { Date(timeIntervalSince1970: Double(value) / 1000) }
 
 var sequence = 0
 var handle: FileHandle?
@@ -58,22 +62,22 @@ while written < records {
         job.id = 1 + n
         job.type = n % 100_000 == 77_777 ? "rare" : types[Int.random(in: 0..<types.count, using: &generator)]
         job.userId = Int.random(in: 1...1_000_000, using: &generator)
-        job.createdAt = Date(milliseconds: finished - 1500 - Int.random(in: 0..<60_000, using: &generator))
+        job.createdAt = ms(finished - 1500 - Int.random(in: 0..<60_000, using: &generator))
         job.due = job.createdAt
-        job.started = Date(milliseconds: finished - 800)
-        job.finished = Date(milliseconds: finished)
+        job.started = ms(finished - 800)
+        job.finished = ms(finished)
         job.success = n % 17 != 0
         job.attempt = n % 17 == 0 ? 3 : 1
         job.dataJSON = #"{"account":"acct_\#(hex(12))","locale":"\#(locales[n % 5])","n":\#(n),"note":"order \#(n % 9973) for customer \#(job.userId)","to":"user\#(job.userId)@example.com"}"#
         job.resultJSON = job.success == true ? #"{"ok":true,"messageId":"\#(hex(24))","ms":\#(n % 900)}"# : #"{"error":"upstream timeout after 30000 ms","retryable":true}"#
-        entries.append(HistoryEntry(job: job, archivedAt: Date(milliseconds: archivedAt)))
+        entries.append(HistoryEntry(job: job, archivedAt: ms(archivedAt)))
     }
     let bytes = try HistoryEntry.lines(entries)
     if handle == nil || size + bytes.count > maxFileSize {
         try handle?.close()
         sequence += 1
         let path = (directory as NSString).appendingPathComponent(fileName(archivedAt, sequence))
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         handle = FileHandle(forWritingAtPath: path)
         size = 0
     }

@@ -77,6 +77,8 @@ struct CompiledHistoryQuery: Sendable {
     /// A byte string every matching line contains, to find candidates with
     /// `memmem` instead of looking at every line.
     var needle: [UInt8]?
+    /// Whether the needle ends in a number (`"id":5`), so a digit after it means no match.
+    var needleIsNumber = false
 
     init(_ query: HistoryQuery) {
         id = query.id
@@ -97,6 +99,7 @@ struct CompiledHistoryQuery: Sendable {
         sinceText = sinceBytes.map { String(decoding: $0, as: UTF8.self) }
         untilText = untilBytes.map { String(decoding: $0, as: UTF8.self) }
         needle = query.needles.first
+        needleIsNumber = query.id != nil || query.userId != nil
     }
 
     enum Match { case no, yes, decode }

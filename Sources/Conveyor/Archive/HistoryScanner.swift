@@ -72,15 +72,17 @@ final class HistoryStream {
     /// The next matching record in this stream's order, or `nil` at its end.
     func next() throws(ArchiveError) -> HistoryHit? {
         while hits.isEmpty {
-            guard let buffer = try nextBuffer() else { return nil }
-            hits = scan(buffer)
+            guard let (buffer, range) = try nextBuffer() else { return nil }
+            hits = scan(buffer, range)
             if order == .oldestFirst { hits.reverse() }  // popLast() takes the next
         }
         return hits.popLast()
     }
 
-    /// The next buffer of whole lines, or `nil` when every file is read.
-    private func nextBuffer() throws(ArchiveError) -> [UInt8]? {
+    /// The next buffer and the range of it that holds whole lines, or `nil`
+    /// when every file is read. (A range, not a copy: the file being written
+    /// is read whole by every query, so its bytes are copied as little as possible.)
+    private func nextBuffer() throws(ArchiveError) -> ([UInt8], Range<Int>)? {
         while true {
             if source == nil {
                 guard let file = files.popLast() else { return nil }
@@ -97,40 +99,43 @@ final class HistoryStream {
                 source = .blocks(fd: fd, path: path, compressed: compressed, blocks: blocks)
                 let raw = try Self.read(fd: fd, path: path, offset: block.offset, length: block.length)
                 bytesRead += raw.count
-                if !compressed { return raw }
+                if !compressed { return (raw, raw.indices) }
                 var data: [UInt8] = []
                 try Gzip.decompress(raw, into: &data, expectedSize: block.size)
-                return data
+                return (data, data.indices)
             case .plain(let fd, let path, let start, let end, let carry):
                 guard start < end else {
                     closeSource()
-                    if !carry.isEmpty && order == .newestFirst { return carry }  // the first line of the file
                     continue
                 }
-                let chunk = 4 << 20
+                let chunk = 8 << 20
                 if order == .newestFirst {
+                    // [from, end) then the carried start of the line that ends the later chunk.
                     let from = max(start, end - chunk)
-                    var data = try Self.read(fd: fd, path: path, offset: from, length: end - from)
-                    bytesRead += data.count
-                    data += carry
-                    // Lines before the first `\n` may continue in the previous chunk.
-                    guard from > start, let newline = data.firstIndex(of: 0x0A) else {
-                        source = .plain(fd: fd, path: path, start: start, end: from, carry: from > start ? data : [])
-                        if from == start { return data }
+                    var data = try Self.read(fd: fd, path: path, offset: from, length: end - from, reserving: carry.count)
+                    bytesRead += end - from
+                    data.append(contentsOf: carry)
+                    guard from > start else {
+                        source = .plain(fd: fd, path: path, start: start, end: start, carry: [])
+                        return (data, data.indices)
+                    }
+                    // Bytes before the first `\n` may continue in the previous chunk.
+                    guard let newline = data.firstIndex(of: 0x0A) else {
+                        source = .plain(fd: fd, path: path, start: start, end: from, carry: data)
                         continue
                     }
                     source = .plain(fd: fd, path: path, start: start, end: from, carry: Array(data[..<newline]))
-                    return Array(data[(newline + 1)...])
+                    return (data, (newline + 1)..<data.count)
                 } else {
                     let to = min(end, start + chunk)
-                    var data = carry + (try Self.read(fd: fd, path: path, offset: start, length: to - start))
+                    var data = carry
+                    data.reserveCapacity(carry.count + to - start)
+                    data += try Self.read(fd: fd, path: path, offset: start, length: to - start)
                     bytesRead += to - start
-                    let newline = data.lastIndex(of: 0x0A)
-                    let rest = newline.map { Array(data[($0 + 1)...]) } ?? data
-                    data.removeSubrange((newline.map { $0 + 1 } ?? 0)...)
-                    // At the end, `rest` is a torn last line: it is dropped.
-                    source = .plain(fd: fd, path: path, start: to, end: end, carry: to < end ? rest : [])
-                    if !data.isEmpty { return data }
+                    // `end` is just after a `\n`, so at the end nothing is carried.
+                    let complete = data.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
+                    source = .plain(fd: fd, path: path, start: to, end: end, carry: Array(data[complete...]))
+                    if complete > 0 { return (data, 0..<complete) }
                 }
             }
         }
@@ -169,8 +174,10 @@ final class HistoryStream {
         }
     }
 
-    static func read(fd: Int32, path: String, offset: Int, length: Int) throws(ArchiveError) -> [UInt8] {
-        var data = [UInt8](repeating: 0, count: length)
+    static func read(fd: Int32, path: String, offset: Int, length: Int, reserving extra: Int = 0) throws(ArchiveError) -> [UInt8] {
+        var data = [UInt8]()
+        data.reserveCapacity(length + extra)
+        data.append(contentsOf: repeatElement(0, count: length))
         var done = 0
         while done < length {
             let count = data.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, length - done, off_t(offset + done)) }
@@ -184,11 +191,13 @@ final class HistoryStream {
         return data
     }
 
-    /// The matching records of a buffer of whole lines, in file order.
-    private func scan(_ buffer: [UInt8]) -> [HistoryHit] {
+    /// The matching records of `buffer[range]` (whole lines), in file order.
+    private func scan(_ buffer: [UInt8], _ range: Range<Int>) -> [HistoryHit] {
         let query = query
-        return buffer.withUnsafeBufferPointer { bytes -> [HistoryHit] in
-            guard let base = bytes.baseAddress, !bytes.isEmpty else { return [] }
+        return buffer.withUnsafeBufferPointer { whole -> [HistoryHit] in
+            guard let wholeBase = whole.baseAddress, !range.isEmpty else { return [] }
+            let bytes = UnsafeBufferPointer(start: wholeBase + range.lowerBound, count: range.count)
+            let base = wholeBase + range.lowerBound
             var found: [HistoryHit] = []
             func lineEnd(from position: Int) -> Int {
                 guard let pointer = memchr(base + position, 0x0A, bytes.count - position) else { return bytes.count }
@@ -213,6 +222,13 @@ final class HistoryStream {
                     let hit = needle.withUnsafeBytes { conveyor_memmem(base + position, bytes.count - position, $0.baseAddress, $0.count) }
                     guard let hit else { break }
                     let offset = hit - UnsafeRawPointer(base)
+                    // `"id":5` is also the start of `"id":57`: skip those without looking at the line.
+                    if query.needleIsNumber, offset + needle.count < bytes.count,
+                        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[offset + needle.count])
+                    {
+                        position = offset + needle.count
+                        continue
+                    }
                     var start = offset
                     while start > 0 && bytes[start - 1] != 0x0A { start -= 1 }
                     let end = lineEnd(from: offset)
