@@ -129,11 +129,9 @@ enum HistoryCompressor {
     }
 
     private static func writeIndex(_ index: HistoryIndex, for file: HistoryFile, tag: String) throws(ArchiveError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         let bytes: [UInt8]
         do {
-            bytes = Array(try encoder.encode(index))
+            bytes = try index.encoded()
         } catch {
             throw ArchiveError(.io, "cannot encode the index of \(file.path): \(error)")
         }

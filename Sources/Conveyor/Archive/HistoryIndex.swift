@@ -103,13 +103,97 @@ struct HistoryIndex: Codable, Sendable, Equatable {
         return block
     }
 
+    /// The first line of the sidecar: everything but the blocks, plus their
+    /// union, so that a query can rule a whole file out by decoding one short
+    /// line (a query looks at every file's index; decoding every block list of
+    /// a large history would cost more than the lookup itself).
+    struct Header: Codable, Sendable, Equatable {
+        var file: String
+        var fileSize: Int
+        var compressed: Bool
+        var dataSize: Int
+        var records: Int
+        var version: Int
+        var summary: Block
+    }
+
+    var header: Header {
+        Header(file: file, fileSize: fileSize, compressed: compressed, dataSize: dataSize, records: records, version: version, summary: summary)
+    }
+
+    /// The union of the blocks' summaries.
+    var summary: Block {
+        var union = Block(offset: 0, length: fileSize, size: dataSize, crc32: 0, records: records, types: [], complete: true)
+        var types = Set<String>()
+        for block in blocks {
+            union.complete = union.complete && block.complete
+            func merge<T: Comparable>(_ a: T?, _ b: T?, _ pick: (T, T) -> T) -> T? { a.map { x in b.map { pick(x, $0) } ?? x } ?? b }
+            union.minId = merge(union.minId, block.minId, Swift.min)
+            union.maxId = merge(union.maxId, block.maxId, Swift.max)
+            union.minUserId = merge(union.minUserId, block.minUserId, Swift.min)
+            union.maxUserId = merge(union.maxUserId, block.maxUserId, Swift.max)
+            union.minFinished = merge(union.minFinished, block.minFinished, Swift.min)
+            union.maxFinished = merge(union.maxFinished, block.maxFinished, Swift.max)
+            union.minArchivedAt = merge(union.minArchivedAt, block.minArchivedAt, Swift.min)
+            union.maxArchivedAt = merge(union.maxArchivedAt, block.maxArchivedAt, Swift.max)
+            if let blockTypes = block.types, union.types != nil {
+                types.formUnion(blockTypes)
+            } else {
+                union.types = nil
+            }
+        }
+        if union.types != nil { union.types = types.count <= 4 * Self.maxTypesPerBlock ? types.sorted() : nil }
+        return union
+    }
+
+    /// The sidecar's bytes: the header line, then one line per block.
+    func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var bytes = Array(try encoder.encode(header))
+        bytes.append(0x0A)
+        for block in blocks {
+            bytes += try encoder.encode(block)
+            bytes.append(0x0A)
+        }
+        return bytes
+    }
+
     /// The index beside `file`, if there is one and it describes that file as it is now.
     static func load(for file: HistoryFile, fileSize: Int) -> HistoryIndex? {
-        guard let data = FileManager.default.contents(atPath: file.indexPath),
-            let index = try? JSONDecoder().decode(HistoryIndex.self, from: data),
-            index.version == 1, index.file == file.name, index.fileSize == fileSize, index.compressed == file.isCompressed
+        guard let data = FileManager.default.contents(atPath: file.indexPath) else { return nil }
+        let lines = data.split(separator: 0x0A)
+        let decoder = JSONDecoder()
+        guard let first = lines.first, let header = try? decoder.decode(Header.self, from: first),
+            header.version == 1, header.file == file.name, header.fileSize == fileSize, header.compressed == file.isCompressed
         else { return nil }
-        return index
+        var blocks: [Block] = []
+        for line in lines.dropFirst() {
+            guard let block = try? decoder.decode(Block.self, from: line) else { return nil }
+            blocks.append(block)
+        }
+        return HistoryIndex(
+            file: header.file, fileSize: header.fileSize, compressed: header.compressed, dataSize: header.dataSize, records: header.records,
+            blocks: blocks, version: header.version
+        )
+    }
+
+    /// The blocks of `file` that may match `query`: `nil` without a valid
+    /// index, none when the header rules the whole file out (then no block
+    /// line is decoded).
+    static func blocks(for file: HistoryFile, fileSize: Int, matching query: CompiledHistoryQuery) -> [Block]? {
+        guard let data = FileManager.default.contents(atPath: file.indexPath) else { return nil }
+        let decoder = JSONDecoder()
+        guard let end = data.firstIndex(of: 0x0A), let header = try? decoder.decode(Header.self, from: data[..<end]),
+            header.version == 1, header.file == file.name, header.fileSize == fileSize, header.compressed == file.isCompressed
+        else { return nil }
+        guard header.summary.mayMatch(query) else { return [] }
+        var blocks: [Block] = []
+        for line in data[(end + 1)...].split(separator: 0x0A) {
+            guard let block = try? decoder.decode(Block.self, from: line) else { return nil }
+            if block.mayMatch(query) { blocks.append(block) }
+        }
+        return blocks
     }
 }
 

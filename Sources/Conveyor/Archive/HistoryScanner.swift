@@ -160,8 +160,8 @@ final class HistoryStream {
             throw ArchiveError.io("cannot stat", file.path, errno: number)
         }
         let size = Int(info.st_size)
-        if let index = HistoryIndex.load(for: file, fileSize: size) {
-            source = .blocks(fd: fd, path: file.path, compressed: index.compressed, blocks: index.blocks.filter { $0.mayMatch(query) })
+        if let blocks = HistoryIndex.blocks(for: file, fileSize: size, matching: query) {
+            source = .blocks(fd: fd, path: file.path, compressed: file.isCompressed, blocks: blocks)
         } else if file.isCompressed {
             source = .blocks(
                 fd: fd, path: file.path, compressed: true,
