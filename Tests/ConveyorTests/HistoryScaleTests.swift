@@ -1,5 +1,6 @@
 @testable import Conveyor
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -44,7 +45,7 @@ struct HistoryScaleTests {
             try await Support.withArchiver(client, configuration, events: events) { _ async throws in
                 #expect(try await eventually { try await Support.isClean(client, keys: keys) })
                 // Every file but the one being written ends up compressed.
-                #expect(try await eventually { try HistoryFile.list(directory: directory).dropLast().allSatisfy(\.isCompressed) })
+                #expect(try await eventually(timeout: .seconds(90)) { try HistoryFile.list(directory: directory).dropLast().allSatisfy(\.isCompressed) })
             }
             let files = try HistoryFile.list(directory: directory)
             #expect(files.count >= 5 && files.last?.isCompressed == false, "\(files.map(\.name))")
@@ -116,6 +117,7 @@ struct HistoryScaleTests {
         #expect(packedFiles.map(\.isCompressed) == [true, true, false])
         let index = try #require(HistoryIndex.load(for: packedFiles[0], fileSize: HistoryMaintenance.fileSize(packedFiles[0].path)!))
         #expect(index.blocks.count >= 3 && index.records == 6000, "\(index.blocks.count) blocks")
+        #expect(index.header.summary.minId == 1000 && index.header.summary.maxId == 6999 && index.header.summary.types == ["alpha", "beta", "gamma", "rare"])
 
         let plain = HistoryLog(directory: plainDirectory)
         let packed = HistoryLog(directory: packedDirectory)
@@ -142,7 +144,7 @@ struct HistoryScaleTests {
         var wrong = index
         wrong.fileSize += 1
         wrong.blocks = []
-        try JSONEncoder().encode(wrong).write(to: URL(fileURLWithPath: stale.indexPath))
+        try Data(try wrong.encoded()).write(to: URL(fileURLWithPath: stale.indexPath))
         #expect(try await packed.entries(matching: HistoryQuery(id: 1000 + 10, limit: nil)).map(\.job.id) == [1010])
         // Export: raw lines in order, as stored.
         let lines = LineCollector()
@@ -222,9 +224,10 @@ struct HistoryScaleTests {
                     try await Support.makeFinishedJobs(client, keys: keys, count: 500, firstUser: 1 + round * 1000, type: "retTest", payloadBytes: 300)
                     archived += 500
                     #expect(try await eventually { try await Support.isClean(client, keys: keys) })
-                    // Wait for two maintenance rounds after the last batch, then measure the directory itself.
+                    // Wait for two maintenance rounds after the last batch (the first may have begun before it),
+                    // then measure the directory itself. (Generous timeouts: a debug build on a busy machine is slow.)
                     let seen = events.all.count
-                    #expect(try await eventually { events.all.dropFirst(seen).filter { if case .maintained = $0 { true } else { false } }.count >= 2 })
+                    #expect(try await eventually(timeout: .seconds(90)) { events.all.dropFirst(seen).filter { if case .maintained = $0 { true } else { false } }.count >= 2 })
                     let bytes = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("history-") }
                         .reduce(0) { $0 + (HistoryMaintenance.fileSize((directory as NSString).appendingPathComponent($1)) ?? 0) }
                     largest = max(largest, bytes)
@@ -266,6 +269,61 @@ struct HistoryScaleTests {
         // Young files are kept.
         let young = HistoryMaintenance.run(directory: directory, settings: .init(compress: true, retainDays: 1, tag: "t", now: Date()))
         #expect(young.deleted.isEmpty)
+    }
+}
+
+extension HistoryScaleTests {
+    @Test("disk trouble is visible early: each maintenance round reports free space and the backlog in Redis, and warns below the threshold")
+    func diskSpaceAndBacklog() async throws {
+        try await TestRedis.withClient { client, ns in
+            let keys = try ConveyorKeys(namespace: ns)
+            let directory = Support.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            // Finished, but kept in Redis for an hour: the backlog the archiver reports.
+            try await Support.makeFinishedJobs(client, keys: keys, count: 30, type: "backlogTest", removeDelay: 3_600_000)
+            var configuration = Support.configuration(directory, keys: keys, archiverId: "disk")
+            configuration.maintenanceInterval = .milliseconds(50)
+            configuration.lowDiskSpaceBytes = Int.max  // any disk is "nearly full"
+            let sink = WarningSink()
+            let logger = Logger(label: "test") { _ in WarningCapture(sink: sink) }
+            let events = ArchiverEventLog()
+            let archiver = Archiver(client: client, configuration: configuration, logger: logger) { events.append($0) }
+            let running = Task { try await archiver.run() }
+            func reports() -> [HistoryMaintenanceReport] {
+                events.all.compactMap { if case .maintained(let report) = $0 { report } else { nil } }
+            }
+            #expect(try await eventually(timeout: .seconds(60)) { reports().contains { $0.backlog == 30 } })
+            #expect(try await eventually(timeout: .seconds(60)) { sink.messages.contains { $0.contains("nearly full") } })
+            archiver.beginShutdown()
+            try await running.value
+            let report = try #require(reports().last)
+            #expect((report.freeBytes ?? 0) > 0 && (report.totalBytes ?? 0) >= (report.freeBytes ?? 0))
+            let usage = try await HistoryLog(directory: directory).diskUsage()
+            #expect(usage.freeBytes != nil && usage.historyBytes == 0)
+            #expect(try await Archiver.backlog(client: client, keys: keys) == 30)
+        }
+    }
+}
+
+private final class WarningSink: Sendable {
+    private let store = Mutex<[String]>([])
+    func append(_ message: String) { store.withLock { $0.append(message) } }
+    var messages: [String] { store.withLock { $0 } }
+}
+
+/// Keeps the messages logged at `.warning` and above.
+private struct WarningCapture: LogHandler {
+    let sink: WarningSink
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        if event.level >= .warning { sink.append(event.message.description) }
     }
 }
 
