@@ -29,9 +29,11 @@ recent_id=$((records - 3))
 # 10 s of the oldest hour (finished 2026-11-01T00:10:00Z .. 00:10:10Z), and a query that must read every record.
 queries() {
   t "history --id $recent_id (recent)" "$bin/conveyor" history --history-dir "$dir" --id "$recent_id"
+  t "history --id $((records / 2)) (middle)" "$bin/conveyor" history --history-dir "$dir" --id "$((records / 2))"
   t "history --id $old_id (old)" "$bin/conveyor" history --history-dir "$dir" --id "$old_id"
   t "history --type rare --limit 20" "$bin/conveyor" history --history-dir "$dir" --type rare --limit 20
-  t "history --since/--until (10 s, oldest hour)" "$bin/conveyor" history --history-dir "$dir" --since 2026-11-01T00:10:00Z --until 2026-11-01T00:10:10Z --all
+  t "history --since/--until (10 s, oldest hour)" "$bin/conveyor" history --history-dir "$dir" --since 2026-11-01T00:10:00Z --until 2026-11-01T00:10:10Z
+  t "  same, --all --json (20,000 records)" "$bin/conveyor" history --history-dir "$dir" --since 2026-11-01T00:10:00Z --until 2026-11-01T00:10:10Z --all --json
   t "full scan: --user 1000001 (no match)" "$bin/conveyor" history --history-dir "$dir" --user 1000001
   t "full scan: --success false --all --json" "$bin/conveyor" history --history-dir "$dir" --success false --all --json
   t "export: --since/--until 1 h --all --json" "$bin/conveyor" history --history-dir "$dir" --since 2026-11-01T00:00:00Z --until 2026-11-01T01:00:00Z --all --json --oldest-first
