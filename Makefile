@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_FLAGS ?=
 
-.PHONY: deps build demo test bench chaos clean
+.PHONY: deps build demo test bench bench-history chaos clean
 
 ## deps: install libhiredis-dev, redis-server and redis-tools if missing
 deps:
@@ -17,10 +17,12 @@ demo: deps
 	$(SWIFT) build $(SWIFT_FLAGS) --product conveyor
 	$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)/conveyor demo
 
-## test: the whole suite against a private redis-server on a free loopback port
+## test: the whole suite against a private redis-server on a free loopback port; one test at a
+## time (~3.5 min): the suite starts real worker, archiver and redis-server processes whose
+## timing a parallel run on 2 cores starves
 test: deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
-	./scripts/with-redis.sh $(SWIFT) test --skip-build $(SWIFT_FLAGS)
+	./scripts/with-redis.sh $(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS)
 
 ## bench: release-build benchmarks against a private redis-server (or --redis URL): the Redis
 ## client (conveyor-bench $(BENCH_ARGS)), then end to end (conveyor-e2e-bench $(E2E_ARGS), which
@@ -39,6 +41,14 @@ chaos: deps
 	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor
 	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-chaos
 	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-chaos $(CHAOS_ARGS)
+
+## bench-history: generate a history of $(HISTORY_RECORDS) records (default 10,000,000, ~5 GB) in
+## the archiver's line format and time history queries before and after compression + indexing
+HISTORY_RECORDS ?= 10000000
+bench-history: deps
+	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor
+	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-history-bench
+	./scripts/history-bench.sh $(HISTORY_RECORDS)
 
 clean:
 	$(SWIFT) package clean

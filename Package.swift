@@ -25,6 +25,12 @@ let package = Package(
             pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        // zlib, for the history log's compressed files; only Conveyor imports it.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "ConveyorRedis",
             dependencies: [
@@ -39,6 +45,7 @@ let package = Package(
             name: "Conveyor",
             dependencies: [
                 "ConveyorRedis",
+                "CZlib",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -116,6 +123,11 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Benchmarks/EndToEnd"
+        ),
+        .executableTarget(
+            name: "conveyor-history-bench",
+            dependencies: ["Conveyor"],
+            path: "Benchmarks/HistoryBench"
         ),
         .testTarget(
             name: "ConveyorTests",

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs what Conveyor needs beyond Swift: hiredis (headers + library),
+# Installs what Conveyor needs beyond Swift: hiredis and zlib (headers + library),
 # redis-server, and redis-tools (redis-cli, redis-benchmark). Does nothing when
 # they are already present; uses sudo only when not root.
 set -euo pipefail
 
 missing=()
 pkg-config --exists hiredis 2>/dev/null || missing+=(libhiredis-dev)
+pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 { command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1; } || missing+=(redis-tools)

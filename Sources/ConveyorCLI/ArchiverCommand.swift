@@ -29,6 +29,16 @@ struct ArchiverCommand: AsyncParsableCommand {
     var batchSize: Int = 500
     @Option(name: .customLong("max-file-size"), help: ArgumentHelp("Rotate files before this size: bytes, or with K, M or G (KiB, MiB, GiB).", valueName: "size"))
     var maxFileSize: String = "128M"
+    @Flag(name: .customLong("no-compress"), help: "Keep rotated files plain (default: gzip them; either way they get an index).")
+    var noCompress = false
+    @Option(name: .customLong("retain-days"), help: ArgumentHelp("Delete history files whose last record is older than N days (default: keep).", valueName: "n"))
+    var retainDays: Int?
+    @Option(name: .customLong("retain-size"), help: ArgumentHelp("Delete the oldest history files while the history takes more than this: bytes, or with K, M or G (default: no bound).", valueName: "size"))
+    var retainSize: String?
+    @Flag(name: .customLong("status"), help: "Print the history directory's size and free space and the backlog in Redis, then exit.")
+    var status = false
+    @Flag(name: .customLong("maintain"), help: "Compress (or, with --no-compress, index) the rotated files and apply retention once, then exit; needs no Redis.")
+    var maintain = false
     @Option(name: .customLong("archiver-id"), help: "This archiver's identity (default: a free identity of the directory, or a new one).")
     var archiverId: String?
     @Option(name: .customLong("release"), help: ArgumentHelp("Release the claims of an archiver whose history directory is lost for good, then exit.", valueName: "archiver-id"))
@@ -44,6 +54,8 @@ struct ArchiverCommand: AsyncParsableCommand {
         guard minInterval >= 0 else { throw ValidationError("--min-interval must not be negative, got \(minInterval)") }
         guard (1...1000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 1000, got \(batchSize)") }
         _ = try Self.parseSize(maxFileSize)
+        if let retainSize { _ = try Self.parseSize(retainSize, option: "--retain-size") }
+        if let retainDays, retainDays < 1 { throw ValidationError("--retain-days must be at least 1, got \(retainDays)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not a log level") }
         if release == nil && !claims { _ = try directory() }
     }
@@ -57,7 +69,7 @@ struct ArchiverCommand: AsyncParsableCommand {
     }
 
     /// `1048576`, `512K`, `128M`, `1G` → bytes.
-    static func parseSize(_ text: String) throws -> Int {
+    static func parseSize(_ text: String, option: String = "--max-file-size") throws -> Int {
         let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
         var digits = Substring(text.uppercased())
         var multiplier = 1
@@ -66,7 +78,7 @@ struct ArchiverCommand: AsyncParsableCommand {
             digits = digits.dropLast()
         }
         guard let value = Int(digits), value > 0, value <= Int.max / multiplier else {
-            throw ValidationError("--max-file-size \"\(text)\": expected a positive size such as 134217728, 512K, 128M or 1G")
+            throw ValidationError("\(option) \"\(text)\": expected a positive size such as 134217728, 512K, 128M or 1G")
         }
         return value * multiplier
     }
@@ -90,12 +102,34 @@ struct ArchiverCommand: AsyncParsableCommand {
             for (archiverId, count) in counts.sorted(by: { $0.key < $1.key }) { print("\(archiverId): \(count)") }
             return
         }
+        if maintain {
+            let retainBytes = try retainSize.map { try Self.parseSize($0, option: "--retain-size") }
+            let report = try await Archiver.maintain(directory: try directory(), compress: !noCompress, retainDays: retainDays, retainBytes: retainBytes)
+            print("compressed \(report.compressed.count), indexed \(report.indexed.count), deleted \(report.deleted.count) file(s); history \(report.historyBytes) bytes")
+            for failure in report.failures { print("failed: \(failure)") }
+            if !report.failures.isEmpty { throw ExitCode.failure }
+            return
+        }
+        if status {
+            let usage = try await HistoryLog(directory: try directory()).diskUsage()
+            let files = try await HistoryLog(directory: try directory()).files()
+            print("history: \(usage.historyBytes) bytes in \(files.count) file(s), \(files.filter(\.isCompressed).count) compressed")
+            if let free = usage.freeBytes, let total = usage.totalBytes { print("free: \(free) of \(total) bytes") }
+            let client = try await redis.client()
+            let backlog = try await Archiver.backlog(client: client, keys: keys)
+            await client.shutdown()
+            print("backlog: \(backlog) finished job(s) in Redis")
+            return
+        }
         let client = try await redis.client()
         var configuration = ArchiverConfiguration(historyDirectory: try directory(), keys: keys, archiverId: archiverId)
         configuration.passInterval = .milliseconds(Int(interval * 1000))
         configuration.minPassInterval = .microseconds(Int(minInterval * 1_000_000))
         configuration.batchSize = batchSize
         configuration.maxFileSize = try Self.parseSize(maxFileSize)
+        configuration.compressRotatedFiles = !noCompress
+        configuration.retainDays = retainDays
+        configuration.retainBytes = try retainSize.map { try Self.parseSize($0, option: "--retain-size") }
         let eventLogger = logger
         let archiver = Archiver(client: client, configuration: configuration, logger: logger) { event in
             switch event {
@@ -117,7 +151,7 @@ struct ArchiverCommand: AsyncParsableCommand {
                         "conveyor.archiver.already_in_log": "\(alreadyInLog)", "conveyor.archiver.written": "\(written)",
                     ]
                 )
-            case .failed, .recovered:
+            case .failed, .recovered, .maintained:
                 break  // the archiver logs these itself
             }
         }

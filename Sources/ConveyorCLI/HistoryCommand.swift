@@ -1,13 +1,20 @@
 import ArgumentParser
 import Conveyor
 import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct HistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
         abstract: "Search the history log of archived jobs, newest first.",
         discussion: """
-            Reads every file of the history directory (all archivers, all rotated files). \
+            Reads the files of the history directory (all archivers, plain and compressed), skipping \
+            the blocks of rotated files that their index says cannot match. --json prints the log's \
+            lines as stored, streamed (an export: --since ... --until ... --all --oldest-first --json). \
             --chain follows rescheduledFromJob links both ways, across the log and the jobs still in Redis.
             """
     )
@@ -24,6 +31,8 @@ struct HistoryCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only succeeded (true) or failed and cancelled (false) jobs.", valueName: "true|false"))
     var success: Bool?
     @Option(name: .long, help: "At most this many jobs.") var limit: Int = 50
+    @Flag(name: .long, help: "Every matching job (no --limit): with --json, an export.") var all = false
+    @Flag(name: .customLong("oldest-first"), help: "Oldest first (default: newest first).") var oldestFirst = false
     @Option(name: .long, help: ArgumentHelp("Show the retry / cron chain of this job, across Redis and the log.", valueName: "id"))
     var chain: Int?
     @Flag(name: .long, help: "Print JSON lines (the log's record format).") var json = false
@@ -69,18 +78,21 @@ struct HistoryCommand: AsyncParsableCommand {
             }
             return
         }
-        let query = HistoryQuery(
+        var query = HistoryQuery(
             id: id, type: type, userId: user, since: try Self.parseTime(since, option: "--since"),
             until: try Self.parseTime(until, option: "--until"), success: success, limit: limit
         )
-        let entries = try await log.entries(matching: query)
+        if all { query.limit = nil }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            for entry in entries { print(String(decoding: try encoder.encode(entry), as: UTF8.self)) }
-        } else {
-            print(Self.table(entries, showState: false))
+            let output = StandardOutput()
+            try await log.export(matching: query, oldestFirst: oldestFirst) { line in
+                try output.write(line)
+                return true
+            }
+            try output.flush()
+            return
         }
+        print(Self.table(try await log.entries(matching: query, oldestFirst: oldestFirst), showState: false))
     }
 
     static func table(_ entries: [HistoryEntry], showState: Bool) -> String {
@@ -106,5 +118,36 @@ struct HistoryCommand: AsyncParsableCommand {
             zip(row, widths).map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
                 .trimmingCharacters(in: .whitespaces)
         }.joined(separator: "\n")
+    }
+}
+
+/// Buffered writes of lines to standard output, from any thread (an export
+/// writes millions of lines; one `write` per line would cost more than reading them).
+final class StandardOutput: Sendable {
+    private let buffer = Mutex<[UInt8]>([])
+
+    func write(_ line: ArraySlice<UInt8>) throws {
+        try buffer.withLock { buffer in
+            buffer.append(contentsOf: line)
+            buffer.append(0x0A)
+            if buffer.count >= 1 << 20 { try Self.flush(&buffer) }
+        }
+    }
+
+    func flush() throws {
+        try buffer.withLock { try Self.flush(&$0) }
+    }
+
+    private static func flush(_ buffer: inout [UInt8]) throws {
+        var done = 0
+        while done < buffer.count {
+            let count = buffer.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ValidationError("cannot write to standard output: \(String(cString: strerror(errno)))")
+            }
+            done += count
+        }
+        buffer.removeAll(keepingCapacity: true)
     }
 }

@@ -17,7 +17,9 @@ struct FaultProxyTests {
         let proxy = try await FaultProxy.start(upstreamPort: port)
         var configuration = try RedisConfiguration(url: proxy.url)
         configuration.poolSize = 1
-        configuration.commandTimeout = .seconds(10)
+        // Short: a command caught on a connection as it is reset times out and
+        // is sent again well within sendEventually's 10 s.
+        configuration.commandTimeout = .seconds(2)
         configuration.reconnectMaxDelay = .milliseconds(200)
         let client = RedisClient(configuration: configuration)
         let key = "test-\(UUID().uuidString):proxy"
@@ -82,7 +84,9 @@ struct FaultProxyTests {
             #expect(proxy.openConnections == 2)
             #expect(proxy.reset() == 2)
             #expect(proxy.faults.resets == 1)
-            #expect(try await Self.sendEventually(client, "INCR", key).int == 2)
+            // ≥ 2: an INCR that reached Redis just as its connection was reset
+            // may have run although its reply was lost, and is sent again.
+            #expect(try await Self.sendEventually(client, "INCR", key).int ?? 0 >= 2)
             #expect(try await Self.sendEventually(other, "PING").string == "PONG")
             #expect(proxy.acceptedConnections == 4)
             await other.shutdown()

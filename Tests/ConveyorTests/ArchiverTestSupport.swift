@@ -85,7 +85,7 @@ enum ArchiverTestSupport {
     static func loggedIds(_ directory: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [Int] {
         var ids: [Int] = []
         for file in try HistoryFile.list(directory: directory) {
-            let data = try Data(contentsOf: URL(fileURLWithPath: file.path))
+            let data = Data(try HistoryCompressor.decompressedContents(of: file))
             if let last = data.last { #expect(last == UInt8(ascii: "\n"), "\(file.name) ends in a torn line", sourceLocation: sourceLocation) }
             for line in data.split(separator: UInt8(ascii: "\n")) {
                 do {

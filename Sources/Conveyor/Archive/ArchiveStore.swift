@@ -86,6 +86,20 @@ struct ArchiveStore: Sendable {
         return counts
     }
 
+    /// Finished jobs in Redis, over all partitions: the archiver's backlog
+    /// (jobs not yet due for archiving included).
+    func backlog() async throws(ConveyorError) -> Int {
+        var count = 0
+        do {
+            for partition in keys.partitions {
+                count += try await client.send("ZCARD", partition.finished).int ?? 0
+            }
+        } catch {
+            throw ConveyorError(error)
+        }
+        return count
+    }
+
     /// Binds `archiverId` to the directory whose token is `token`, or checks
     /// the existing binding. Returns the token it is bound to.
     func bind(archiverId: String, token: String) async throws(ConveyorError) -> String {

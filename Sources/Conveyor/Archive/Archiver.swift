@@ -45,6 +45,9 @@ public final class Archiver: Service {
     private let stopping = Mutex(false)
     private let wakeup = Wakeup()
     private let identity = Mutex<String?>(nil)
+    private let maintenanceWakeup = Wakeup()
+    /// The file the last batch went to: a batch to another file means a rotation.
+    private let lastFile = Mutex<String?>(nil)
 
     /// Creates an archiver.
     /// - Parameters:
@@ -73,18 +76,27 @@ public final class Archiver: Service {
         try configuration.validate()
         let io = NIOThreadPool(numberOfThreads: 1)
         io.start()
+        // Compression and retention get their own thread: compressing a
+        // 128 MiB file takes seconds, which must not delay the next batch.
+        let maintenanceIO = NIOThreadPool(numberOfThreads: 1)
+        maintenanceIO.start()
         await withGracefulShutdownHandler {
-            await self.loop(io)
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.loop(io) }
+                group.addTask { await self.maintenanceLoop(maintenanceIO) }
+            }
         } onGracefulShutdown: {
             self.beginShutdown()
         }
         try? await io.shutdownGracefully()
+        try? await maintenanceIO.shutdownGracefully()
     }
 
     /// Stops claiming; the batch in progress is finished first.
     public func beginShutdown() {
         stopping.withLock { $0 = true }
         wakeup.signal()
+        maintenanceWakeup.signal()
     }
 
     /// Starts the next pass now (e.g. after a job with `removeDelay` 0 finished).
@@ -312,6 +324,59 @@ public final class Archiver: Service {
                 metadata: ["conveyor.archiver.id": "\(writer.archiverId)", "conveyor.archiver.count": "\(toWrite.count)", "conveyor.archiver.file": "\(file.name)"]
             )
             onEvent?(.archived(archiverId: writer.archiverId, partition: partition.index, jobIds: toWrite.map(\.id), file: file.name))
+            let rotated = lastFile.withLock { last in
+                defer { last = file.name }
+                return last != nil && last != file.name
+            }
+            if rotated { maintenanceWakeup.signal() }
+        }
+    }
+
+    // MARK: Maintenance
+
+    /// Compresses rotated files, applies retention and measures free space and
+    /// backlog: at start, after each rotation, and every maintenanceInterval.
+    private func maintenanceLoop(_ io: NIOThreadPool) async {
+        var warnedLowSpace = false
+        while !isStopping {
+            guard let archiverId else {
+                await maintenanceWakeup.wait(upTo: .milliseconds(100))  // no identity yet
+                continue
+            }
+            let settings = HistoryMaintenance.Settings(
+                compress: configuration.compressRotatedFiles, retainDays: configuration.retainDays,
+                retainBytes: configuration.retainBytes, tag: archiverId, now: configuration.now()
+            )
+            let directory = configuration.historyDirectory
+            guard var report = try? await io.runIfActive({ HistoryMaintenance.run(directory: directory, settings: settings) }) else { return }
+            report.backlog = try? await store.backlog()
+            for failure in report.failures {
+                logger.warning("archiver maintenance failed; retrying later", metadata: ["conveyor.error": "\(failure)"])
+            }
+            let threshold = configuration.lowDiskSpaceBytes ?? 4 * configuration.maxFileSize
+            if let free = report.freeBytes, free < threshold {
+                logger.warning(
+                    "archiver: the history directory's disk is nearly full; set --retain-size or --retain-days, or free space",
+                    metadata: [
+                        "conveyor.archiver.directory": "\(directory)", "conveyor.archiver.free_bytes": "\(free)",
+                        "conveyor.archiver.history_bytes": "\(report.historyBytes)", "conveyor.archiver.backlog": "\(report.backlog ?? -1)",
+                    ]
+                )
+                warnedLowSpace = true
+            } else if warnedLowSpace {
+                warnedLowSpace = false
+                logger.notice("archiver: the history directory has room again", metadata: ["conveyor.archiver.free_bytes": "\(report.freeBytes ?? -1)"])
+            }
+            logger.debug(
+                "archiver maintenance",
+                metadata: [
+                    "conveyor.archiver.compressed": "\(report.compressed.count)", "conveyor.archiver.deleted": "\(report.deleted.count)",
+                    "conveyor.archiver.history_bytes": "\(report.historyBytes)", "conveyor.archiver.free_bytes": "\(report.freeBytes ?? -1)",
+                    "conveyor.archiver.backlog": "\(report.backlog ?? -1)",
+                ]
+            )
+            onEvent?(.maintained(report))
+            await maintenanceWakeup.wait(upTo: configuration.maintenanceInterval)
         }
     }
 
@@ -326,6 +391,31 @@ public final class Archiver: Service {
         let released = try await store.release(archiverId: archiverId)
         try await store.unbind(archiverId: archiverId)
         return released
+    }
+
+    /// Runs one maintenance round on a history directory now, as a running
+    /// archiver does after each rotation: compresses (or indexes) every rotated
+    /// plain file, then applies retention. For a directory written before
+    /// compression existed, or with no archiver running.
+    /// - Parameters:
+    ///   - directory: The history directory.
+    ///   - compress: Compress rotated files (else only index them).
+    ///   - retainDays: Delete files whose last record is older than this many days.
+    ///   - retainBytes: Delete the oldest files while the history takes more bytes than this.
+    /// - Returns: What the round did; its `failures` say what it could not do.
+    public static func maintain(directory: String, compress: Bool = true, retainDays: Int? = nil, retainBytes: Int? = nil) async throws
+        -> HistoryMaintenanceReport
+    {
+        let settings = HistoryMaintenance.Settings(
+            compress: compress, retainDays: retainDays, retainBytes: retainBytes, tag: "maintain-\(getpid())", now: Date()
+        )
+        return try await NIOThreadPool.singleton.runIfActive { HistoryMaintenance.run(directory: directory, settings: settings) }
+    }
+
+    /// The archiver's backlog: finished jobs still in Redis, over all
+    /// partitions (those whose removeAt has not passed yet included).
+    public static func backlog(client: RedisClient, keys: ConveyorKeys) async throws(ConveyorError) -> Int {
+        try await ArchiveStore(client: client, keys: keys).backlog()
     }
 
     /// The number of jobs each archiver identity holds claimed now.

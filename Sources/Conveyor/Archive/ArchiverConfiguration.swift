@@ -25,6 +25,23 @@ public struct ArchiverConfiguration: Sendable {
     /// A file is rotated before it would grow past this many bytes (default 128 MiB);
     /// files are also rotated at each UTC midnight.
     public var maxFileSize: Int
+    /// Compress rotated files with gzip (default `true`). Readers read plain
+    /// and compressed files alike; either way a rotated file gets an index.
+    public var compressRotatedFiles: Bool
+    /// Delete history files whose last record is older than this many days
+    /// (default `nil`: keep them). Never the files an archiver writes or may
+    /// have to reconcile (its newest files holding its last 2 000 records).
+    public var retainDays: Int?
+    /// Delete the oldest history files while the directory's history files and
+    /// indexes take more than this many bytes (default `nil`: no bound), with
+    /// the same exceptions as ``retainDays``.
+    public var retainBytes: Int?
+    /// Longest time between two maintenance rounds (compression, retention,
+    /// free space); a rotation starts one at once (default 30 s).
+    public var maintenanceInterval: Duration
+    /// Warn (log at `.warning`) when the directory's file system has less free
+    /// space than this (default `nil`: four times ``maxFileSize``).
+    public var lowDiskSpaceBytes: Int?
     /// First wait after a failure (unwritable directory, full disk, Redis down).
     public var retryInitialDelay: Duration
     /// Longest wait between retries; the wait doubles up to it.
@@ -41,6 +58,10 @@ public struct ArchiverConfiguration: Sendable {
         minPassInterval: Duration = .milliseconds(20),
         batchSize: Int = 500,
         maxFileSize: Int = 128 << 20,
+        compressRotatedFiles: Bool = true,
+        retainDays: Int? = nil,
+        retainBytes: Int? = nil,
+        maintenanceInterval: Duration = .seconds(30),
         retryInitialDelay: Duration = .milliseconds(500),
         retryMaxDelay: Duration = .seconds(30),
         now: @escaping @Sendable () -> Date = { Date() }
@@ -52,6 +73,11 @@ public struct ArchiverConfiguration: Sendable {
         self.minPassInterval = minPassInterval
         self.batchSize = batchSize
         self.maxFileSize = maxFileSize
+        self.compressRotatedFiles = compressRotatedFiles
+        self.retainDays = retainDays
+        self.retainBytes = retainBytes
+        self.maintenanceInterval = maintenanceInterval
+        self.lowDiskSpaceBytes = nil
         self.retryInitialDelay = retryInitialDelay
         self.retryMaxDelay = retryMaxDelay
         self.now = now
@@ -71,6 +97,9 @@ public struct ArchiverConfiguration: Sendable {
         guard passInterval > .zero, retryInitialDelay > .zero, retryMaxDelay >= retryInitialDelay else {
             throw ArchiveError(.invalidArgument, "passInterval and the retry delays must be positive (retryMaxDelay ≥ retryInitialDelay)")
         }
+        if let retainDays, retainDays < 1 { throw ArchiveError(.invalidArgument, "retainDays must be at least 1, got \(retainDays)") }
+        if let retainBytes, retainBytes < 1 { throw ArchiveError(.invalidArgument, "retainBytes must be positive, got \(retainBytes)") }
+        guard maintenanceInterval > .zero else { throw ArchiveError(.invalidArgument, "maintenanceInterval must be positive") }
         guard minPassInterval >= .zero else {
             throw ArchiveError(.invalidArgument, "minPassInterval must not be negative, got \(minPassInterval)")
         }
@@ -102,4 +131,7 @@ public enum ArchiverEvent: Sendable, Hashable {
     case failed(message: String, diskFull: Bool)
     /// A pass succeeded after failures.
     case recovered
+    /// A maintenance round ran: rotated files compressed, old files deleted,
+    /// free space and backlog measured.
+    case maintained(HistoryMaintenanceReport)
 }

@@ -40,7 +40,8 @@ public struct HistoryEntry: Sendable, Hashable, Codable {
     /// Encodes records as lines: compact JSON, sorted keys, each ending in `\n`.
     /// JSON escapes every control character inside strings, so a record never
     /// contains a newline byte.
-    static func lines(_ entries: [HistoryEntry]) throws -> [UInt8] {
+    /// - Throws: Never in practice (kept for encoders that can fail).
+    public static func lines(_ entries: [HistoryEntry]) throws -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(entries.count * 512)
         // Entries of one batch share their archivedAt: encode it once.

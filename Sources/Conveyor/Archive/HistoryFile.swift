@@ -6,6 +6,8 @@ import Foundation
 /// `history-20261129T010203Z-3f9c2a71d0b4-000042.jsonl`: the name starts with the
 /// time the file was created, so names sort by time; each archiver writes only
 /// its own files (its identity is in the name) and numbers them in order.
+/// A rotated file may be compressed: the same name plus `.gz`, beside a
+/// sidecar index `<stem>.index.json` (see ``HistoryIndex``).
 public struct HistoryFile: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// The file name.
     public var name: String
@@ -17,14 +19,21 @@ public struct HistoryFile: Sendable, Hashable, Comparable, CustomStringConvertib
     public var archiverId: String
     /// The archiver's sequence number of this file (1, 2, ...).
     public var sequence: Int
+    /// Whether this is a gzip-compressed rotated file (`.jsonl.gz`).
+    public var isCompressed: Bool
 
     static let prefix = "history-"
     static let suffix = ".jsonl"
+    static let compressedSuffix = ".jsonl.gz"
+    static let indexSuffix = ".index.json"
 
     /// Parses a file name; `nil` for files that are not history files.
     init?(name: String, directory: String) {
-        guard name.hasPrefix(Self.prefix), name.hasSuffix(Self.suffix) else { return nil }
-        let body = Array(name.utf8.dropFirst(Self.prefix.utf8.count).dropLast(Self.suffix.utf8.count))
+        guard name.hasPrefix(Self.prefix) else { return nil }
+        let isCompressed = name.hasSuffix(Self.compressedSuffix)
+        guard isCompressed || name.hasSuffix(Self.suffix) else { return nil }
+        let suffixLength = (isCompressed ? Self.compressedSuffix : Self.suffix).utf8.count
+        let body = Array(name.utf8.dropFirst(Self.prefix.utf8.count).dropLast(suffixLength))
         // 16 bytes of time, "-", identity, "-", sequence
         guard body.count >= 16 + 1 + 1 + 1 + 1, body[16] == UInt8(ascii: "-"),
             let createdAt = Self.parseTime(body[0..<16]),
@@ -38,6 +47,26 @@ public struct HistoryFile: Sendable, Hashable, Comparable, CustomStringConvertib
         self.createdAt = createdAt
         self.archiverId = archiverId
         self.sequence = sequence
+        self.isCompressed = isCompressed
+    }
+
+    /// The name without `.jsonl` / `.jsonl.gz`.
+    var stem: String {
+        String(name.dropLast((isCompressed ? Self.compressedSuffix : Self.suffix).count))
+    }
+
+    /// The sidecar index of this file (written when it is rotated).
+    var indexPath: String {
+        ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(stem + Self.indexSuffix)
+    }
+
+    /// The compressed twin of a plain file.
+    var compressed: HistoryFile {
+        var twin = self
+        twin.isCompressed = true
+        twin.name = stem + Self.compressedSuffix
+        twin.path = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(twin.name)
+        return twin
     }
 
     /// The name of a new file.
@@ -59,9 +88,13 @@ public struct HistoryFile: Sendable, Hashable, Comparable, CustomStringConvertib
         (lhs.createdAt, lhs.archiverId, lhs.sequence) < (rhs.createdAt, rhs.archiverId, rhs.sequence)
     }
 
-    /// The history files in `directory`, oldest first.
+    /// The history files in `directory`, oldest first. When a file exists both
+    /// plain and compressed (the compressor stopped between its rename and its
+    /// unlink), only the plain one is listed: it is the original.
     static func list(directory: String) throws(ArchiveError) -> [HistoryFile] {
-        try listDirectory(directory).compactMap { HistoryFile(name: $0, directory: directory) }.sorted()
+        let files = try listDirectory(directory).compactMap { HistoryFile(name: $0, directory: directory) }
+        let plain = Set(files.filter { !$0.isCompressed }.map(\.stem))
+        return files.filter { !$0.isCompressed || !plain.contains($0.stem) }.sorted()
     }
 
     // MARK: yyyyMMdd'T'HHmmss'Z', without a formatter (Howard Hinnant's civil-date algorithms)

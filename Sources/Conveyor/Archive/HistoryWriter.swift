@@ -174,7 +174,10 @@ final class HistoryWriter: @unchecked Sendable {
         let replacement = self
         let mine = try HistoryFile.list(directory: directory).filter { $0.archiverId == archiverId }
         replacement.lastSequence = mine.map(\.sequence).max() ?? 0
-        if let newest = mine.max(by: { $0.sequence < $1.sequence }) {
+        // A compressed newest file is never appended to (only rotated files are
+        // compressed, so this only happens when they were compressed by hand):
+        // the next write starts a new file.
+        if let newest = mine.max(by: { $0.sequence < $1.sequence }), !newest.isCompressed {
             let fd = systemOpen(newest.path, O_WRONLY | O_APPEND | O_CLOEXEC)
             guard fd >= 0 else { throw ArchiveError.io("cannot open", newest.path) }
             var info = stat()
@@ -324,7 +327,28 @@ final class HistoryWriter: @unchecked Sendable {
         let files = try HistoryFile.list(directory: directory).filter { $0.archiverId == archiverId }
             .sorted { $0.sequence > $1.sequence }
         for file in files where seen < lineCount {
-            let reader = try BackwardLineReader(path: file.path)
+            if file.isCompressed {
+                // A batch can straddle a rotation, and the rotated file may be
+                // compressed by now: its tail counts the same.
+                let lines = try HistoryCompressor.decompressedContents(of: file).split(separator: 0x0A)
+                for line in lines.reversed() where seen < lineCount {
+                    seen += 1
+                    if let record = try? decoder.decode(HistoryRecordID.self, from: Data(line)) { ids.insert(record.id) }
+                }
+                continue
+            }
+            let reader: BackwardLineReader
+            do {
+                reader = try BackwardLineReader(path: file.path)
+            } catch where error.errorNumber == ENOENT {
+                // Compressed between the listing and now: read the compressed twin.
+                let lines = try HistoryCompressor.decompressedContents(of: file.compressed).split(separator: 0x0A)
+                for line in lines.reversed() where seen < lineCount {
+                    seen += 1
+                    if let record = try? decoder.decode(HistoryRecordID.self, from: Data(line)) { ids.insert(record.id) }
+                }
+                continue
+            }
             while seen < lineCount, let line = try reader.next() {
                 seen += 1
                 if let record = try? decoder.decode(HistoryRecordID.self, from: Data(line)) {
