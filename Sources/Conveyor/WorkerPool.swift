@@ -197,6 +197,9 @@ public final class WorkerPool<App: Sendable>: Service {
         let status: JobStore.Completion.Status
         let resultJSON: String?
         switch (outcome, interruption) {
+        case (.success(let result), nil) where (result?.utf8.count ?? 0) > configuration.maxResultBytes:
+            let message = "result too large: \(result!.utf8.count) bytes, the limit is \(configuration.maxResultBytes) (maxResultBytes)"
+            (status, resultJSON) = (.failed, Self.errorJSON(message, type: nil))
         case (.success(let result), nil):
             (status, resultJSON) = (.succeeded, result)
         case (_, .shutdown?):

@@ -34,6 +34,10 @@ public struct WorkerPoolConfiguration: Sendable {
     /// How long a job that ignores cancellation is waited for after the grace
     /// period before it is failed without its result (default 5 s).
     public var abandonAfter: Duration
+    /// Largest result a job may return, in bytes of JSON (default 1 MiB): a
+    /// larger one is not stored; the job fails with `result too large`
+    /// (retry rules apply), so one job cannot bloat Redis.
+    public var maxResultBytes: Int
     /// Longest idle block on `wake` before looking again.
     public var maxIdleWait: Duration
     /// This worker's id, stored on the jobs it claims.
@@ -59,6 +63,7 @@ public struct WorkerPoolConfiguration: Sendable {
         jobTimeoutByType: [String: Duration] = [:],
         shutdownGracePeriod: Duration = .seconds(30),
         abandonAfter: Duration = .seconds(5),
+        maxResultBytes: Int = 1 << 20,
         maxIdleWait: Duration = .seconds(2),
         workerId: String = WorkerPoolConfiguration.defaultWorkerId(),
         keys: ConveyorKeys = try! ConveyorKeys(),
@@ -74,6 +79,7 @@ public struct WorkerPoolConfiguration: Sendable {
         self.jobTimeoutByType = jobTimeoutByType
         self.shutdownGracePeriod = shutdownGracePeriod
         self.abandonAfter = abandonAfter
+        self.maxResultBytes = maxResultBytes
         self.maxIdleWait = maxIdleWait
         self.workerId = workerId
         self.keys = keys

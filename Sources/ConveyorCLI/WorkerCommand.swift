@@ -25,6 +25,11 @@ struct WorkerCommand: AsyncParsableCommand {
         help: "Consecutive interruptions (worker lost, shutdown) after which a job is not run again."
     )
     var maxInterruptions: Int = 3
+    @Option(
+        name: .customLong("max-result-size"),
+        help: ArgumentHelp("Largest job result stored, in bytes (or 512K, 1M); a larger one fails the job.", valueName: "size")
+    )
+    var maxResultSize: String = "1M"
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
     @Flag(name: .long, help: "Also run an archiver in this process (see `archiver`).")
@@ -38,6 +43,7 @@ struct WorkerCommand: AsyncParsableCommand {
         guard gracePeriod >= 0 else { throw ValidationError("--grace-period must not be negative") }
         guard lease >= 1 else { throw ValidationError("--lease must be at least 1 second") }
         if let recoveryGrace, recoveryGrace < 0 { throw ValidationError("--recovery-grace must not be negative") }
+        _ = try ArchiverCommand.parseSize(maxResultSize, option: "--max-result-size")
         guard maxInterruptions >= 1 else { throw ValidationError("--max-interruptions must be at least 1, got \(maxInterruptions)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not a log level") }
         if archiver { _ = try historyDirectory() }
@@ -64,6 +70,7 @@ struct WorkerCommand: AsyncParsableCommand {
         // Longer than a renewal interval, so live workers renew first after an outage.
         configuration.recoveryGracePeriod = .milliseconds(Int((recoveryGrace ?? lease / 2) * 1000))
         configuration.maxConsecutiveInterruptions = maxInterruptions
+        configuration.maxResultBytes = try ArchiverCommand.parseSize(maxResultSize, option: "--max-result-size")
         let eventLogger = logger
         let archiverService = try archiver
             ? Archiver(client: client, configuration: ArchiverConfiguration(historyDirectory: historyDirectory(), keys: try redis.keys()), logger: logger)

@@ -168,6 +168,24 @@ struct WorkerPoolTests {
         }
     }
 
+    @Test("a result over maxResultBytes is not stored: the job fails with a clear error, a result at the limit is kept")
+    func resultTooLarge() async throws {
+        try await TestRedis.withClient { client, ns in
+            try await withWorkerPool(client, namespace: ns, configure: { $0.maxResultBytes = 1_002 }) { scheduler, _, _, _ in
+                // A JSON string of 1,000 characters is 1,002 bytes with its quotes.
+                let fits = try await scheduler.scheduleJob(WorkerJobConfig(WorkerEchoJob.self, userId: 1, data: .string(String(repeating: "a", count: 1_000))))
+                let big = try await scheduler.scheduleJob(WorkerJobConfig(WorkerEchoJob.self, userId: 2, data: .string(String(repeating: "b", count: 1_001))))
+                let done = try await eventually { try await scheduler.jobs(ids: [fits.id, big.id]).allSatisfy { $0.finished != nil } }
+                #expect(done)
+                let kept = try #require(try await scheduler.job(id: fits.id))
+                #expect(kept.success == true && kept.resultJSON?.utf8.count == 1_002)
+                let refused = try #require(try await scheduler.job(id: big.id))
+                #expect(refused.success == false)
+                #expect(refused.result["error"] == .string("result too large: 1003 bytes, the limit is 1002 (maxResultBytes)"))
+            }
+        }
+    }
+
     @Test("a job over its timeout is cancelled and fails as timed out")
     func timeout() async throws {
         try await TestRedis.withClient { client, ns in
