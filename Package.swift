@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "ConveyorRedis", targets: ["ConveyorRedis"]),
         .library(name: "Conveyor", targets: ["Conveyor"]),
         .library(name: "ConveyorCLI", targets: ["ConveyorCLI"]),
+        // A throwaway redis-server and a key namespace per test, for apps' own tests.
+        .library(name: "ConveyorTesting", targets: ["ConveyorTesting"]),
         .executable(name: "conveyor", targets: ["conveyor"]),
         .plugin(name: "ConveyorJobsPlugin", targets: ["ConveyorJobsPlugin"]),
     ],
@@ -41,6 +43,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Child processes and a private redis-server: for tests (the app's and
+        // ours) and the CLI's embedded server; not part of the Conveyor API.
+        .target(
+            name: "ConveyorTesting",
+            dependencies: ["ConveyorRedis", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "Conveyor",
             dependencies: [
@@ -69,7 +77,7 @@ let package = Package(
         ),
         .target(
             name: "ConveyorCLI",
-            dependencies: [
+            dependencies: ["ConveyorTesting", 
                 "Conveyor",
                 "ConveyorRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -87,7 +95,7 @@ let package = Package(
         // Shared by the test targets: the Redis server and key namespaces tests use.
         .target(
             name: "ConveyorTestSupport",
-            dependencies: [
+            dependencies: ["ConveyorTesting", 
                 "ConveyorRedis",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -95,7 +103,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConveyorRedisTests",
-            dependencies: [
+            dependencies: ["ConveyorTesting", 
                 "ConveyorRedis",
                 "ConveyorTestSupport",
                 "CHiredis",
@@ -104,7 +112,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "conveyor-bench",
-            dependencies: [
+            dependencies: ["ConveyorTesting", 
                 "Conveyor",
                 "ConveyorRedis",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -116,7 +124,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "conveyor-e2e-bench",
-            dependencies: [
+            dependencies: ["ConveyorTesting", 
                 "Conveyor",
                 "ConveyorRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -139,7 +147,7 @@ let package = Package(
         // Fault-injection scenarios (issue 10): real redis-server and `conveyor worker` processes.
         .target(
             name: "ConveyorChaos",
-            dependencies: ["Conveyor", "ConveyorRedis", "ConveyorTestSupport"],
+            dependencies: ["ConveyorTesting", "Conveyor", "ConveyorRedis", "ConveyorTestSupport"],
             path: "Chaos/ConveyorChaos"
         ),
         .executableTarget(

@@ -1,3 +1,4 @@
+import ConveyorTesting
 import ArgumentParser
 import ConveyorRedis
 import Foundation

@@ -1,3 +1,4 @@
+import ConveyorTesting
 import Conveyor
 import ConveyorRedis
 import Foundation

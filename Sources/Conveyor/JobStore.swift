@@ -1,3 +1,4 @@
+import ConveyorRedis
 import Foundation
 
 /// The worker-side script calls: claim, complete, renew, recover.

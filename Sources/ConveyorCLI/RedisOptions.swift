@@ -1,3 +1,5 @@
+import ConveyorRedis
+import ConveyorTesting
 import ArgumentParser
 import Conveyor
 import Foundation

@@ -1,3 +1,4 @@
+import Foundation
 /// How to reach a Redis server and how the client behaves.
 ///
 /// Build one from a URL with ``init(url:)`` and adjust the fields that have

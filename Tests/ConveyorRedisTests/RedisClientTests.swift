@@ -1,3 +1,4 @@
+import ConveyorTesting
 import ConveyorRedis
 import ConveyorTestSupport
 import Foundation

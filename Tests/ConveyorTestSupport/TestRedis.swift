@@ -1,4 +1,5 @@
 import ConveyorRedis
+import ConveyorTesting
 import Foundation
 
 /// The Redis server the integration tests of this target share: `REDIS_URL`

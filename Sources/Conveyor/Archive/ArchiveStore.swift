@@ -1,3 +1,4 @@
+import ConveyorRedis
 /// The archiver's script calls: claim, delete, release; and the binding of an
 /// archiver identity to its history directory. Arguments follow the script
 /// headers in `lua/`.

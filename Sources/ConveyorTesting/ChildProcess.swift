@@ -1,3 +1,5 @@
+import ConveyorRedis
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,3 +1,4 @@
+import ConveyorRedis
 import Foundation
 import Synchronization
 import Logging
