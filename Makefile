@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_FLAGS ?=
 
-.PHONY: deps build demo test bench bench-history chaos clean
+.PHONY: deps build demo lint test bench bench-history chaos clean
 
 ## deps: install libhiredis-dev, redis-server and redis-tools if missing
 deps:
@@ -17,10 +17,15 @@ demo: deps
 	$(SWIFT) build $(SWIFT_FLAGS) --product conveyor
 	$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)/conveyor demo
 
-## test: the whole suite against a private redis-server on a free loopback port; one test at a
+## lint: swift format lint --strict with .swift-format (rules on every file, layout on all but
+## scripts/lint-layout-exempt.txt); a few seconds, no build
+lint:
+	SWIFT=$(SWIFT) ./scripts/lint.sh
+
+## test: the lint, then the whole suite against a private redis-server on a free loopback port; one test at a
 ## time (~3.5 min): the suite starts real worker, archiver and redis-server processes whose
 ## timing a parallel run on 2 cores starves
-test: deps
+test: lint deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	./scripts/with-redis.sh $(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS)
 
