@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_FLAGS ?=
 
-.PHONY: deps build demo test bench bench-history chaos clean
+.PHONY: deps build demo lint test docs bench bench-history chaos clean
 
 ## deps: install libhiredis-dev, redis-server and redis-tools if missing
 deps:
@@ -17,12 +17,23 @@ demo: deps
 	$(SWIFT) build $(SWIFT_FLAGS) --product conveyor
 	$$($(SWIFT) build $(SWIFT_FLAGS) --show-bin-path)/conveyor demo
 
-## test: the whole suite against a private redis-server on a free loopback port; one test at a
+## lint: swift format lint --strict with .swift-format (rules on every file, layout on all but
+## scripts/lint-layout-exempt.txt); a few seconds, no build
+lint:
+	SWIFT=$(SWIFT) ./scripts/lint.sh
+
+## test: the lint, then the whole suite against a private redis-server on a free loopback port; one test at a
 ## time (~3.5 min): the suite starts real worker, archiver and redis-server processes whose
 ## timing a parallel run on 2 cores starves
-test: deps
+test: lint deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	./scripts/with-redis.sh $(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS)
+
+## docs: the DocC documentation of the Conveyor module (Sources/Conveyor/Docs.docc and the doc
+## comments), built by swift-docc-plugin into .build/plugins/Swift-DocC/outputs/Conveyor.doccarchive;
+## make docs DOCS_ARGS="--warnings-as-errors" fails on a warning
+docs: deps
+	$(SWIFT) package $(SWIFT_FLAGS) generate-documentation --target Conveyor $(DOCS_ARGS)
 
 ## bench: release-build benchmarks against a private redis-server (or --redis URL): the Redis
 ## client (conveyor-bench $(BENCH_ARGS)), then end to end (conveyor-e2e-bench $(E2E_ARGS), which

@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.0"),
+        // `make docs` (swift package generate-documentation); a command plugin, built only when run.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         .systemLibrary(
@@ -77,7 +79,8 @@ let package = Package(
         ),
         .target(
             name: "ConveyorCLI",
-            dependencies: ["ConveyorTesting", 
+            dependencies: [
+                "ConveyorTesting",
                 "Conveyor",
                 "ConveyorRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -95,7 +98,8 @@ let package = Package(
         // Shared by the test targets: the Redis server and key namespaces tests use.
         .target(
             name: "ConveyorTestSupport",
-            dependencies: ["ConveyorTesting", 
+            dependencies: [
+                "ConveyorTesting",
                 "ConveyorRedis",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -103,7 +107,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ConveyorRedisTests",
-            dependencies: ["ConveyorTesting", 
+            dependencies: [
+                "ConveyorTesting",
                 "ConveyorRedis",
                 "ConveyorTestSupport",
                 "CHiredis",
@@ -112,7 +117,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "conveyor-bench",
-            dependencies: ["ConveyorTesting", 
+            dependencies: [
+                "ConveyorTesting",
                 "Conveyor",
                 "ConveyorRedis",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -124,7 +130,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "conveyor-e2e-bench",
-            dependencies: ["ConveyorTesting", 
+            dependencies: [
+                "ConveyorTesting",
                 "Conveyor",
                 "ConveyorRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

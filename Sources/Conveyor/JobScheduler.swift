@@ -80,6 +80,7 @@ public struct JobScheduler: Sendable {
     /// of `cron` after now (or after `config.due`, if later); each run
     /// schedules the next.
     /// - Parameters:
+    ///   - config: The job: type, user, data, retry and removal settings.
     ///   - cron: 5 fields, or 6 with leading seconds; see ``CronSchedule``.
     ///   - timeZone: IANA name the expression is read in (default UTC).
     /// - Throws: ``ConveyorError`` with code `invalidCron` for a bad expression or zone.
@@ -101,7 +102,7 @@ public struct JobScheduler: Sendable {
         return try await schedule(specs)
     }
 
-    /// Schedules many jobs by type name (the untyped bulk path); see ``scheduleJobs(_:)-(WorkerJobConfig)``.
+    /// Schedules many jobs by type name (the untyped bulk path); see the typed `scheduleJobs(_:)` above.
     @discardableResult
     public func scheduleJobs(_ configs: [UntypedJobConfig]) async throws(ConveyorError) -> [WorkerJob] {
         var specs: [JobSpec] = []

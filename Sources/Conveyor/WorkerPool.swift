@@ -17,16 +17,16 @@ import Synchronization
 /// Every scheduled job runs at least once:
 /// - A claim whose reply is lost is sent again with the same token and returns
 ///   the same jobs (`claimJobs` is idempotent per token).
-/// - Leases are renewed (``LeaseKeeper``) until each job's completion is
+/// - Leases are renewed until each job's completion is
 ///   written. A job whose lease was lost is cancelled at once; its late
 ///   result is not written.
 /// - Jobs whose worker died are recovered by any pool once their lease has
-///   stayed expired for ``Configuration/recoveryGracePeriod``, and re-run.
+///   stayed expired for ``WorkerPoolConfiguration/recoveryGracePeriod``, and re-run.
 /// - A job of a type this pool does not know is given back to `due` with a
 ///   backoff, for a worker that knows it.
 ///
 /// Graceful shutdown (swift-service-lifecycle): stop claiming, let running
-/// jobs finish for up to ``Configuration/shutdownGracePeriod``, then cancel
+/// jobs finish for up to ``WorkerPoolConfiguration/shutdownGracePeriod``, then cancel
 /// the rest: they are finished as interrupted and re-run at once, so nothing
 /// stays started.
 public final class WorkerPool<App: Sendable>: Service {
@@ -87,6 +87,7 @@ public final class WorkerPool<App: Sendable>: Service {
     ///   - registry: The job types this worker runs; jobs of other types are
     ///     given back for a worker that knows them.
     ///   - app: The context every job receives.
+    ///   - configuration: Concurrency, leases, recovery, shutdown; see ``WorkerPoolConfiguration``.
     ///   - logger: Where the pool logs (at debug, except once-per-type warnings
     ///     and Redis trouble).
     ///   - onEvent: Called after each job completes (for logs and demos).

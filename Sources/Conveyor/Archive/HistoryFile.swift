@@ -7,7 +7,7 @@ import Foundation
 /// time the file was created, so names sort by time; each archiver writes only
 /// its own files (its identity is in the name) and numbers them in order.
 /// A rotated file may be compressed: the same name plus `.gz`, beside a
-/// sidecar index `<stem>.index.json` (see ``HistoryIndex``).
+/// sidecar index `<stem>.index.json` (see `HistoryIndex`).
 public struct HistoryFile: Sendable, Hashable, Comparable, CustomStringConvertible {
     /// The file name.
     public var name: String

@@ -7,7 +7,7 @@ import NIOPosix
 /// Queries return records newest first: each archiver's files are read from
 /// the last line back, and the archivers' streams are merged by `archivedAt`.
 /// Plain (`.jsonl`) and compressed (`.jsonl.gz`) files are read alike; a
-/// file's sidecar index (``HistoryIndex``) lets a query skip the blocks that
+/// file's sidecar index (`HistoryIndex`) lets a query skip the blocks that
 /// cannot match, and the rest is filtered on raw bytes, decoding only the
 /// records returned. A torn last line (an archiver killed mid-write) is never
 /// returned, and a line that does not parse is skipped. A job written twice
@@ -64,7 +64,7 @@ public struct HistoryLog: Sendable {
     /// blocking thread, once per record; it returns `false` to stop.
     ///
     /// With a `limit`, a second copy of a record (same id and `createdAt`) is
-    /// dropped, as ``entries(matching:)`` does; without one (an export of
+    /// dropped, as ``entries(matching:oldestFirst:)`` does; without one (an export of
     /// millions of records) it is not, as that would take memory per record:
     /// a consumer that loads an export elsewhere deduplicates on `(id, createdAt)`.
     /// - Throws: ``ArchiveError`` with code `io` when a file cannot be read,
