@@ -1,6 +1,6 @@
 --[[
   Reads a job hash as a flat list {field1, value1, field2, value2, ...} in stored order,
-  with the parts of `d` and `r` (63 bytes each; 64 in jobs stored before) (`d2`, `d3`, ..., see appendChunked) joined back
+  with the parts of `d` and `r` (`d2`, `d3`, ...: 63 bytes each, 64 in jobs stored before; see appendChunked) joined back
   into `d` and `r`. Returns an empty list when the job does not exist.
 ]]
 local function readJobFields(jobKey)
