@@ -141,7 +141,7 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
             upcoming = transition(after: instant)
         }
         var previousOffset = previousTransition.map { utcOffset(at: $0 - 1) } ?? offset
-        let limitYear = CivilCalendar.civil(fromDays: Self.floorDiv(start + offset, 86_400)).year + Self.searchYears
+        let limitYear = CivilCalendar.civil(fromDays: (start + offset).floorDivided(by: 86_400)).year + Self.searchYears
 
         // A spring-forward gap ending exactly at `start` fires at `start` if it hid a match.
         if let gapEnd = previousTransition, gapEnd == start, offset > previousOffset,
@@ -196,7 +196,7 @@ private extension CronSchedule {
     /// Finds the first wall-clock time (seconds since 1970-01-01T00:00 local) at or after
     /// `start` that matches every field, or nil if it would fall after `limitYear`.
     func nextWallTime(atOrAfter start: Int, throughYear limitYear: Int) -> Int? {
-        let startDay = Self.floorDiv(start, 86_400)
+        let startDay = start.floorDivided(by: 86_400)
         let secondOfDay = start - startDay * 86_400
         var (year, month, day) = CivilCalendar.civil(fromDays: startDay)
         var hour = secondOfDay / 3_600
@@ -287,11 +287,6 @@ private extension CronSchedule {
         guard index < 64 else { return nil }
         let remaining = mask & (UInt64.max << UInt64(index))
         return remaining == 0 ? nil : remaining.trailingZeroBitCount
-    }
-
-    static func floorDiv(_ value: Int, _ divisor: Int) -> Int {
-        let quotient = value / divisor
-        return value % divisor < 0 ? quotient - 1 : quotient
     }
 
     static func isLeapYear(_ year: Int) -> Bool {

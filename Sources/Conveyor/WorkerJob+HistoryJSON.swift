@@ -1,0 +1,110 @@
+import Foundation
+
+extension WorkerJob {
+    /// Appends this record as one compact JSON object with sorted keys, the
+    /// same fields and values as its `Codable` encoding, plus `extra` members
+    /// (already-encoded JSON values). Hand-written because the history log
+    /// writes one per archived job and `JSONEncoder` cost ~40 µs each;
+    /// `data` and `result` are copied in as stored (they are JSON already).
+    func appendJSON(to bytes: inout [UInt8], extra: [(key: String, json: String)] = []) {
+        func needsEscape(_ byte: UInt8) -> Bool {
+            byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+        }
+        func string(_ value: String) {
+            bytes.append(UInt8(ascii: "\""))
+            // Fast path: a native string's contiguous UTF-8 with nothing to escape.
+            let copied = value.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
+                guard !utf8.contains(where: needsEscape) else { return false }
+                bytes.append(contentsOf: utf8)
+                return true
+            } ?? false
+            if !copied {
+                for byte in value.utf8 {
+                    switch byte {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(contentsOf: [92, byte])
+                    case 0..<0x20:
+                        let hex = Array("0123456789abcdef".utf8)
+                        bytes.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+                    default: bytes.append(byte)
+                    }
+                }
+            }
+            bytes.append(UInt8(ascii: "\""))
+        }
+        func text(_ value: String?) {
+            if let value { string(value) } else { bytes.append(contentsOf: "null".utf8) }
+        }
+        func date(_ value: Date?) {
+            guard let value else { return bytes.append(contentsOf: "null".utf8) }
+            bytes.append(UInt8(ascii: "\""))
+            Date.appendISO8601(milliseconds: value.milliseconds, to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        }
+        func raw(_ json: String?) { bytes.append(contentsOf: (json ?? "null").utf8) }
+        func bool(_ value: Bool?) { raw(value.map { $0 ? "true" : "false" }) }
+        func int(_ value: Int?) {
+            guard let value else { return raw(nil) }
+            if value < 0 { bytes.append(UInt8(ascii: "-")) }
+            var magnitude = value.magnitude
+            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                         UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &digits) { buffer in
+                var start = buffer.count
+                repeat {
+                    start -= 1
+                    buffer[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                    magnitude /= 10
+                } while magnitude > 0
+                bytes.append(contentsOf: buffer[start...])
+            }
+        }
+        // Members in key order, as JSONEncoder's .sortedKeys writes them;
+        // `extra` members are merged in at their place.
+        let extras = extra.sorted { $0.key < $1.key }
+        var nextExtra = 0
+        var first = true
+        func extrasBefore(_ name: String?) {
+            while nextExtra < extras.count, name.map({ extras[nextExtra].key < $0 }) ?? true {
+                member(extras[nextExtra].key)
+                raw(extras[nextExtra].json)
+                nextExtra += 1
+            }
+        }
+        func key(_ name: String) {
+            extrasBefore(name)
+            member(name)
+        }
+        func member(_ name: String) {
+            if !first { bytes.append(UInt8(ascii: ",")) }
+            first = false
+            string(name)
+            bytes.append(UInt8(ascii: ":"))
+        }
+        bytes.append(UInt8(ascii: "{"))
+        key("attempt"); int(attempt)
+        key("autoRescheduleOnFailure"); bool(autoRescheduleOnFailure)
+        key("autoRescheduleOnFailureDelay"); int(autoRescheduleOnFailureDelay)
+        key("createdAt"); date(createdAt)
+        key("cronSchedule"); text(cronSchedule)
+        key("cronTimeZone"); text(cronTimeZone)
+        key("data"); raw(dataJSON)
+        key("due"); date(due)
+        key("finished"); date(finished)
+        if let followUpSupersededBy { key("followUpSupersededBy"); int(followUpSupersededBy) }
+        key("id"); int(id)
+        key("removeAt"); date(removeAt)
+        key("removeDelay"); int(removeDelay)
+        key("rescheduledFromJob"); int(rescheduledFromJob)
+        key("result"); raw(resultJSON)
+        key("started"); date(started)
+        key("state"); string(state.rawValue)
+        key("success"); bool(success)
+        key("type"); string(type)
+        key("updatedAt"); date(updatedAt)
+        key("userId"); int(userId)
+        key("workerId"); text(workerId)
+        extrasBefore(nil)
+        bytes.append(UInt8(ascii: "}"))
+    }
+}
