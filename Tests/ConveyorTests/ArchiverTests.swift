@@ -276,14 +276,18 @@ struct ArchiverTests {
         }
     }
 
-    @Test("a full disk mid-run: the archiver stops, leaves no partial record, keeps the jobs in Redis; after space is freed all are archived once",
-          .enabled(if: ArchiverTestSupport.canMountTmpfs, "needs root to mount a small tmpfs"))
+    @Test("a full disk mid-run: the archiver stops, leaves no partial record, keeps the jobs in Redis; after space is freed all are archived once")
     func diskFull() async throws {
+        // A full disk needs a small file system of its own: a tmpfs, which needs the right to mount.
+        guard Support.canMountTmpfs else {
+            Issue.record("cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): the full-disk case is not tested")
+            return
+        }
         try await TestRedis.withClient { client, ns in
             let keys = try ConveyorKeys(namespace: ns)
             let directory = Support.temporaryDirectory("full")
-            #expect(mkdir(directory, 0o755) == 0)
-            #expect(mount("tmpfs", directory, "tmpfs", 0, "size=1m") == 0)
+            try #require(mkdir(directory, 0o755) == 0)
+            try #require(mount("tmpfs", directory, "tmpfs", 0, "size=1m") == 0, "mount failed: errno \(errno)")
             defer {
                 umount2(directory, Int32(MNT_DETACH))
                 rmdir(directory)

@@ -124,6 +124,16 @@ struct SchedulerHarness: Sendable {
         try await TestRedis.keys(client, namespace: namespace)
     }
 
+    /// Every key of the namespace with its `DUMP` (the serialized value, byte for byte)
+    /// and `PTTL`: two snapshots are equal only if nothing was written in between.
+    func namespaceSnapshot() async throws -> [String: [RESPValue]] {
+        var snapshot: [String: [RESPValue]] = [:]
+        for key in try await namespaceKeys() {
+            snapshot[key] = [try await client.send("DUMP", key), try await client.send("PTTL", key)]
+        }
+        return snapshot
+    }
+
     /// The job, which must exist.
     func requireJob(_ id: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws -> WorkerJob {
         try #require(try await scheduler.job(id: id), "job \(id) not found", sourceLocation: sourceLocation)

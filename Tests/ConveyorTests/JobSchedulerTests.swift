@@ -172,7 +172,7 @@ struct JobSchedulerTests {
     }
 
     @Test("ISO 8601 output keeps the exact millisecond of every stored time")
-    func iso8601MillisecondsAreExact() {
+    func iso8601MillisecondsAreExact() throws {
         // Stored times are whole milliseconds; none may print (or parse back) one lower.
         var wrong: [String] = []
         var wrongParse: [String] = []
@@ -181,10 +181,9 @@ struct JobSchedulerTests {
             let date = dateAt(milliseconds: milliseconds)
             let text = date.iso8601Milliseconds
             if !text.hasSuffix(String(format: ".%03dZ", milliseconds % 1000)) { wrong.append("\(milliseconds) → \(text)") }
-            if let parsed = Date(iso8601Milliseconds: String(format: "%@.%03dZ", String(text.prefix(19)), milliseconds % 1000)),
-                epochMilliseconds(parsed) != milliseconds {
-                wrongParse.append("\(milliseconds)")
-            }
+            let reparsed = String(format: "%@.%03dZ", String(text.prefix(19)), milliseconds % 1000)
+            let parsed = try #require(Date(iso8601Milliseconds: reparsed), "\(reparsed) does not parse")
+            if epochMilliseconds(parsed) != milliseconds { wrongParse.append("\(milliseconds)") }
         }
         #expect(wrong.count == 0, "times print one millisecond low, e.g. \(wrong.prefix(3))")
         #expect(wrongParse.count == 0, "times parse back one millisecond low, e.g. \(wrongParse.prefix(3))")
@@ -270,6 +269,16 @@ struct JobSchedulerTests {
         }) { h in
             let s = h.scheduler
             let ok = SendEmailTestJob.Input(to: "a", subject: "b")
+            // A pending job for every (type, userId) pair a case names that can exist, so a
+            // rejected call that cancelled (replaced) one before failing would show.
+            let seeded = try await s.scheduler(knowing: nil).scheduleJobs(
+                ["sendEmail", "syncInbox", "measure", "sendEmial"].flatMap { type in
+                    (1...3).map { UntypedJobConfig(type: type, userId: $0, due: h.clock.now.addingTimeInterval(60), dataJSON: #"{"seed":true}"#) }
+                }
+            )
+            let before = try await h.namespaceSnapshot()
+            #expect(before.count > seeded.count, "job hashes and indexes")
+            h.clock.advance(milliseconds: 1_000)
             let error = await conveyorError {
                 switch input {
                 case .unknownTypeName:
@@ -351,8 +360,13 @@ struct JobSchedulerTests {
             #expect(thrown.code == code, "\(thrown)")
             #expect(thrown.message.contains(mentions), "\(thrown.message)")
             #expect(!thrown.description.contains("hunter2"), "an error must not print the payload")
-            #expect(try await h.namespaceKeys() == [], "nothing may be written")
-            #expect(try await h.scheduler.counts() == [.pending: 0, .running: 0, .finished: 0])
+            let after = try await h.namespaceSnapshot()
+            let changed = Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
+            #expect(changed.isEmpty, "nothing may be written; changed keys: \(changed)")
+            for job in seeded {
+                #expect(try await h.requireJob(job.id) == job, "the pending \(job.type):\(job.userId) is untouched")
+            }
+            #expect(try await h.scheduler.counts() == [.pending: seeded.count, .running: 0, .finished: 0])
         }
     }
 

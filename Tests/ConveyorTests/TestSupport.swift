@@ -29,3 +29,23 @@ final class TestClock: Sendable {
         current.withLock { $0 = milliseconds }
     }
 }
+
+/// The seed of a test's random choices: `CONVEYOR_TEST_SEED` (decimal, or hex with `0x`)
+/// when it is set, else the test's fixed default, so a failure can be replayed.
+/// Tests print the seed and put it in their failure messages.
+enum TestSeed {
+    static let environmentVariable = "CONVEYOR_TEST_SEED"
+
+    /// The seed to use; a value of `CONVEYOR_TEST_SEED` that is not a number is a usage error.
+    static func value(default defaultSeed: UInt64) throws -> UInt64 {
+        guard let text = ProcessInfo.processInfo.environment[environmentVariable], !text.isEmpty else { return defaultSeed }
+        let parsed = text.lowercased().hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
+        guard let parsed else { throw InvalidSeed(text: text) }
+        return parsed
+    }
+
+    struct InvalidSeed: Error, CustomStringConvertible {
+        var text: String
+        var description: String { "\(TestSeed.environmentVariable)=\(text) is not a UInt64 (decimal, or hex with 0x)" }
+    }
+}

@@ -142,7 +142,7 @@ struct WorkerPoolTests {
         }
     }
 
-    @Test("a cron job with a seconds field runs at least 3 times in a chain; a failing cron job's chain continues")
+    @Test("a cron job with a seconds field runs at least 3 times in a chain; a failing cron job's runs fail and its chain continues")
     func cronChains() async throws {
         try await TestRedis.withClient { client, ns in
             try await withWorkerPool(client, namespace: ns) { scheduler, _, events, _ in
@@ -156,12 +156,26 @@ struct WorkerPoolTests {
                             && all.filter { $0.job.type == WorkerFlakyJob.typeName }.count >= 3
                     }
                 })
-                for (type, root) in [(WorkerEchoJob.typeName, ok.id), (WorkerFlakyJob.typeName, failing.id)] {
+                for (type, root, succeeds) in [(WorkerEchoJob.typeName, ok.id, true), (WorkerFlakyJob.typeName, failing.id, false)] {
                     let runs = events.withLock { $0 }.filter { $0.job.type == type }.sorted { $0.job.id < $1.job.id }
                     #expect(runs[0].job.id == root)
+                    #expect(runs.allSatisfy { $0.success == succeeds && $0.written }, "\(type): \(runs.map { ($0.job.id, $0.success, $0.written) })")
+                    // Each run is a cron run (attempt 1), not a retry, and its follow-up is the next run.
+                    #expect(runs.allSatisfy { $0.job.attempt == 1 }, "\(type): attempts \(runs.map(\.job.attempt))")
                     for (previous, next) in zip(runs, runs.dropFirst()) {
                         #expect(next.job.rescheduledFromJob == previous.job.id)
+                        #expect(previous.followUpJobId == next.job.id)
                         #expect(next.job.due.timeIntervalSince(previous.job.due) >= 0.999)
+                    }
+                    // The stored records say the same: the flaky runs failed with the job's error.
+                    let stored = try await scheduler.jobs(ids: runs.map(\.job.id))
+                    #expect(stored.count == runs.count)
+                    for job in stored {
+                        #expect(job.success == succeeds, "job \(job.id) of \(type): \(job.resultJSON ?? "nil")")
+                        if !succeeds {
+                            #expect(job.result["errorType"]?.jsonText.contains("NotYet") == true, "job \(job.id): \(job.resultJSON ?? "nil")")
+                            #expect(job.result["interrupted"] == nil)
+                        }
                     }
                 }
             }
@@ -292,13 +306,18 @@ struct WorkerPoolTests {
     @Test("concurrency 8 over 300 jobs: every job runs exactly once")
     func exactlyOnce() async throws {
         try await TestRedis.withClient { client, ns in
-            try await withWorkerPool(client, namespace: ns) { scheduler, app, _, _ in
+            let (jobs, app, scheduler) = try await withWorkerPool(client, namespace: ns) { scheduler, app, _, _ in
                 let jobs = try await scheduler.scheduleJobs((1...300).map { WorkerJobConfig(WorkerEchoJob.self, userId: $0, data: .integer(Int64($0))) })
                 #expect(try await eventually(timeout: .seconds(20)) { try await scheduler.counts()[.finished] == 300 })
-                let counts = app.executions.withLock { $0 }
-                #expect(counts.count == 300 && counts.values.allSatisfy { $0 == 1 })
-                #expect(Set(counts.keys) == Set(jobs.map(\.id)))
+                return (jobs, app, scheduler)
             }
+            // Read once the pool has stopped: a duplicate run that started late is counted too.
+            let counts = app.executions.withLock { $0 }
+            let twice = counts.filter { $0.value != 1 }
+            #expect(counts.count == 300 && twice.isEmpty, "ran \(counts.count) jobs; not exactly once: \(twice.prefix(10))")
+            #expect(Set(counts.keys) == Set(jobs.map(\.id)))
+            #expect(try await scheduler.counts() == [.pending: 0, .running: 0, .finished: 300])
+            #expect(try await scheduler.jobs(ids: jobs.map(\.id)).allSatisfy { $0.success == true && $0.attempt == 1 })
         }
     }
 }
