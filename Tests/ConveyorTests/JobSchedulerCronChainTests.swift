@@ -112,7 +112,9 @@ struct JobSchedulerCronChainTests {
         }
     }
 
-    @Test("a failed cron run with autoRescheduleOnFailure is retried first (due now + delay, attempt + 1, cronNextDue ignored); the retry keeps the cron, and after it the chain goes on at attempt 1")
+    @Test(
+        "a failed cron run with autoRescheduleOnFailure is retried first (due now + delay, attempt + 1, cronNextDue ignored); the retry keeps the cron, and after it the chain goes on at attempt 1"
+    )
     func retryTakesPrecedenceOverNextRun() async throws {
         try await SchedulerHarness.run { h in
             let first = try await h.scheduler.scheduleCronJob(email("hourly", autoRescheduleOnFailure: true, retryDelay: 5_000), cron: "0 * * * *")
@@ -124,7 +126,9 @@ struct JobSchedulerCronChainTests {
             #expect(retry.attempt == 2)
             #expect(retry.rescheduledFromJob == first.id)
             #expect(retry.cronSchedule == "0 * * * *" && retry.autoRescheduleOnFailure && retry.autoRescheduleOnFailureDelay == 5_000)
-            #expect(try await h.scheduler.jobs(state: .pending, type: SendEmailTestJob.typeName, userId: 7).map(\.id) == [retry.id], "no cron run besides the retry")
+            #expect(
+                try await h.scheduler.jobs(state: .pending, type: SendEmailTestJob.typeName, userId: 7).map(\.id) == [retry.id], "no cron run besides the retry"
+            )
 
             // The retry fails too: retried again, attempt 3.
             h.clock.advance(milliseconds: 5_000)
@@ -165,7 +169,9 @@ struct JobSchedulerCronChainTests {
         }
     }
 
-    @Test("a job of the pair the app schedules in the same millisecond the cron run started (createdAt == started) wins: no next run, followUpSupersededBy names it", arguments: [true, false])
+    @Test(
+        "a job of the pair the app schedules in the same millisecond the cron run started (createdAt == started) wins: no next run, followUpSupersededBy names it",
+        arguments: [true, false])
     func nextRunDroppedForScheduleAtStart(success: Bool) async throws {
         try await SchedulerHarness.run { h in
             let cron = try await h.scheduler.scheduleCronJob(email("hourly"), cron: "0 * * * *")

@@ -103,12 +103,16 @@ struct WorkerJobJSONTests {
                 expected.append(UInt8(ascii: "Z"))
                 if actual != expected {
                     wrongCount += 1
-                    if wrong.count < 5 { wrong.append("day \(days): \(String(decoding: actual, as: UTF8.self)), expected \(String(decoding: expected, as: UTF8.self))") }
+                    if wrong.count < 5 {
+                        wrong.append("day \(days): \(String(decoding: actual, as: UTF8.self)), expected \(String(decoding: expected, as: UTF8.self))")
+                    }
                 }
             }
             if dayOfMonth == 1 {
                 let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .nanosecond], from: Date(milliseconds: ms))
-                let foundation = [parts.year, parts.month, parts.day, parts.hour, parts.minute, parts.second, parts.nanosecond.map { ($0 + 500_000) / 1_000_000 }]
+                let foundation = [
+                    parts.year, parts.month, parts.day, parts.hour, parts.minute, parts.second, parts.nanosecond.map { ($0 + 500_000) / 1_000_000 },
+                ]
                 let stepped = [year, month, dayOfMonth, msOfDay / 3_600_000, msOfDay / 60_000 % 60, msOfDay / 1000 % 60, msOfDay % 1000]
                 try #require(foundation == stepped, "day \(days): Foundation says \(foundation.map { $0 ?? -1 }), the stepped date \(stepped)")
                 calendarChecks += 1
