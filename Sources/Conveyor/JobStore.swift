@@ -186,7 +186,7 @@ struct JobStore: Sendable {
         guard !candidates.isEmpty else { return 0 }
         // The next cron run is computed here (the scripts have no cron parser);
         // the script re-checks every candidate, so a stale read is harmless.
-        let jobs = try await JobScheduler(client: client, configuration: .init(keys: keys)).jobs(ids: candidates)
+        let jobs = try await JobInspector(client: client, keys: keys).jobs(ids: candidates)
         var arguments: [any RESPArgument] = [
             Self.argument(now), staleAfterMs, keys.partitionCount, partition.index, graceMs, maxInterruptions, jobs.count,
         ]

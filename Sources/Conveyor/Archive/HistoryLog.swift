@@ -103,9 +103,14 @@ public struct HistoryLog: Sendable {
     /// leads to the job with id `P` created last at or before the follow-up
     /// (a follow-up is created when its predecessor finishes).
     /// - Returns: An empty list when neither the log nor Redis has the job.
-    public func chain(of id: Int, scheduler: JobScheduler? = nil) async throws -> [WorkerJob] {
+    public func chain(of id: Int, scheduler: JobScheduler?) async throws -> [WorkerJob] {
+        try await chain(of: id, redis: scheduler?.inspector)
+    }
+
+    /// The chain of `id` (see ``chain(of:scheduler:)``), reading Redis through `redis` when given.
+    public func chain(of id: Int, redis: JobInspector? = nil) async throws -> [WorkerJob] {
         var start = try await job(id: id)
-        if let scheduler, let inRedis = try await scheduler.job(id: id) { start = inRedis }
+        if let redis, let inRedis = try await redis.job(id: id) { start = inRedis }
         guard let start else { return [] }
         struct Key: Hashable {
             var id: Int
@@ -115,9 +120,9 @@ public struct HistoryLog: Sendable {
         for job in try await jobs(matching: HistoryQuery(type: start.type, userId: start.userId, limit: nil)).reversed() {
             known[Key(id: job.id, createdAt: job.createdAt)] = job  // newest first, reversed: the newest copy stays
         }
-        if let scheduler {
+        if let redis {
             // Redis holds the newest state (a job may be in both while it is being archived).
-            for job in try await scheduler.jobs(type: start.type, userId: start.userId, limit: Int.max) {
+            for job in try await redis.jobs(type: start.type, userId: start.userId, limit: Int.max) {
                 known[Key(id: job.id, createdAt: job.createdAt)] = job
             }
         }

@@ -1,0 +1,143 @@
+import ConveyorRedis
+import Foundation
+
+/// Reads jobs and counts from Redis: by id, by state, type and user, and the
+/// number in each state. It writes nothing, so the worker, the archive and
+/// tools read through it without building a ``JobScheduler``.
+public struct JobInspector: Sendable {
+    /// The Redis client.
+    public let client: RedisClient
+    /// Key layout (namespace and partitions).
+    public let keys: ConveyorKeys
+
+    /// Creates an inspector.
+    public init(client: RedisClient, keys: ConveyorKeys) {
+        self.client = client
+        self.keys = keys
+    }
+
+    /// The job with this id, or `nil` if there is none (never existed or archived).
+    public func job(id: Int) async throws(ConveyorError) -> WorkerJob? {
+        try await jobs(ids: [id]).first
+    }
+
+    /// The jobs with these ids that exist, in the order given.
+    public func jobs(ids: [Int]) async throws(ConveyorError) -> [WorkerJob] {
+        guard !ids.isEmpty else { return [] }
+        var groups: [Int: [Int]] = [:]
+        for id in ids where id > 0 { groups[id % keys.partitionCount, default: []].append(id) }
+        let ordered = groups.sorted { $0.key < $1.key }
+        let calls = ordered.map { partitionIndex, members in
+            ScriptSignature.getJobs.call(keys.partition(partitionIndex), members)
+        }
+        let replies: [RESPValue]
+        do {
+            replies = try await client.evalPipelined(calls)
+        } catch {
+            throw ConveyorError(error)
+        }
+        var found: [Int: WorkerJob] = [:]
+        for reply in replies {
+            if case .error(let message) = reply { throw ConveyorError(.redis, "getJobs failed: \(message)") }
+            for entry in reply.array ?? [] {
+                if let job = WorkerJob(reply: entry) { found[job.id] = job }
+            }
+        }
+        return ids.compactMap { found[$0] }
+    }
+
+    /// Jobs by state, optionally filtered by type and user, oldest first.
+    ///
+    /// Pending jobs come in due order, running in start order, finished in
+    /// removal order. With both `type` and `userId`, pending jobs are found
+    /// through the pair index at once; otherwise up to `scanLimit` entries
+    /// per partition and state are examined.
+    public func jobs(
+        state: WorkerJob.State? = nil, type: String? = nil, userId: Int? = nil, limit: Int = 100, scanLimit: Int = 10_000
+    ) async throws(ConveyorError) -> [WorkerJob] {
+        let states = state.map { [$0] } ?? WorkerJob.State.allCases
+        // Every index read of every partition in one pipelined round trip.
+        var commands: [RedisCommand] = []
+        for partition in keys.partitions {
+            for state in states {
+                if state == .pending, let type, let userId {
+                    // The pair index names the one pending job, in the pair's partition.
+                    guard keys.partition(type: type, userId: userId) == partition else { continue }
+                    commands.append(RedisCommand("HGET", partition.pending, "\(type):\(userId)"))
+                    continue
+                }
+                let key =
+                    switch state {
+                    case .pending: partition.due
+                    case .running: partition.running
+                    case .finished: partition.finished
+                    }
+                commands.append(RedisCommand("ZRANGE", key, 0, scanLimit - 1))
+            }
+        }
+        var ids: [Int] = []
+        do throws(RedisError) {
+            for reply in try await client.pipeline(commands) {
+                if case .error(let message) = reply { throw RedisError.server(message, command: "ZRANGE") }
+                ids += reply.array?.compactMap(\.int) ?? reply.int.map { [$0] } ?? []
+            }
+        } catch {
+            throw ConveyorError(error)
+        }
+        var result: [WorkerJob] = []
+        for start in stride(from: 0, to: ids.count, by: 500) where result.count < limit {
+            let batch = try await jobs(ids: Array(ids[start..<min(start + 500, ids.count)]))
+            result += batch.filter { job in
+                (type == nil || job.type == type) && (userId == nil || job.userId == userId)
+            }
+        }
+        return Array(result.prefix(limit))
+    }
+
+    /// The number of jobs in each state, over all partitions.
+    public func counts() async throws(ConveyorError) -> [WorkerJob.State: Int] {
+        var commands: [RedisCommand] = []
+        for partition in keys.partitions {
+            commands += [
+                RedisCommand("ZCARD", partition.due), RedisCommand("ZCARD", partition.running),
+                RedisCommand("ZCARD", partition.finished),
+            ]
+        }
+        let replies: [RESPValue]
+        do {
+            replies = try await client.pipeline(commands)
+        } catch {
+            throw ConveyorError(error)
+        }
+        var counts: [WorkerJob.State: Int] = [.pending: 0, .running: 0, .finished: 0]
+        for (index, reply) in replies.enumerated() {
+            let state: WorkerJob.State = [.pending, .running, .finished][index % 3]
+            counts[state, default: 0] += reply.int ?? 0
+        }
+        return counts
+    }
+
+    /// Pending jobs that a worker gave back because it does not run their
+    /// type, by type: they wait for a worker that does (each time a worker
+    /// that does not know the type claims one, it is due again after a
+    /// backoff: 0.5 s, doubling, at most 30 s).
+    public func parkedCounts() async throws(ConveyorError) -> [String: Int] {
+        do {
+            var counts: [String: Int] = [:]
+            for partition in keys.partitions {
+                let fields = try await client.send("HGETALL", partition.parked).array?.compactMap(\.string) ?? []
+                guard !fields.isEmpty else { continue }
+                let pairs = stride(from: 0, to: fields.count - 1, by: 2).map { (id: fields[$0], type: fields[$0 + 1]) }
+                // An entry of a job cancelled while parked lingers until a
+                // release pass prunes it: count only jobs still waiting.
+                let due = try await client.pipeline(pairs.map { RedisCommand("ZSCORE", partition.due, $0.id) })
+                for (pair, score) in zip(pairs, due) where !score.isNull {
+                    counts[pair.type, default: 0] += 1
+                }
+            }
+            return counts
+        } catch {
+            throw ConveyorError(error)
+        }
+    }
+}
