@@ -29,15 +29,17 @@ final class CompletionWriter: Sendable {
     private let configuration: WorkerPoolConfiguration
     private let clock: RedisClockEstimate
     private let logger: Logger
+    private let trouble: TroubleLog
 
     /// Jobs per `completeJobs` call (the script takes at most ``JobStore/maxBatch``).
     static let batchSize = 200
 
-    init(store: JobStore, configuration: WorkerPoolConfiguration, clock: RedisClockEstimate, logger: Logger) {
+    init(store: JobStore, configuration: WorkerPoolConfiguration, clock: RedisClockEstimate, logger: Logger, trouble: TroubleLog) {
         self.store = store
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
+        self.trouble = trouble
     }
 
     /// Writes one completion (with whatever else is queued for its partition).
@@ -102,14 +104,18 @@ final class CompletionWriter: Sendable {
                         chunk, partition: partition, now: clock.scriptNow, workerId: configuration.workerId,
                         maxInterruptions: configuration.maxConsecutiveInterruptions
                     )
+                    trouble.succeeded("completion", logger: logger, "worker writes job completions again")
                 } catch {
-                    logger.warning("job completion failed; retrying", metadata: ["conveyor.jobs": "\(chunk.count)", "conveyor.attempt": "\(attempt)", "conveyor.error": "\(error)"])
+                    trouble.failed(
+                        "completion", "worker cannot write job completions; retrying", logger: logger,
+                        metadata: ["conveyor.jobs": "\(chunk.count)", "conveyor.attempt": "\(attempt)", "conveyor.error": "\(error)"]
+                    )
                     try? await Task.sleep(for: delay)
                     delay = min(delay * 2, .seconds(2))
                 }
             }
             if written == nil {
-                logger.error("job completions could not be written; recovery will re-run these jobs", metadata: ["conveyor.job.ids": "\(chunk.map(\.id))"])
+                logger.info("job completions could not be written; recovery will re-run these jobs", metadata: ["conveyor.job.ids": "\(chunk.map(\.id))"])
             }
             results += written ?? Array(repeating: (false, nil), count: chunk.count)
         }

@@ -71,11 +71,15 @@ struct LeaseKeeper<App: Sendable>: Sendable {
                         // Lost jobs whose task has ended: nothing more to renew.
                         let ended = pool.running.withLock { running in lost.filter { running[$0] == nil } }
                         if !ended.isEmpty { pool.release(held: ended) }
+                        pool.trouble.succeeded("renewal", logger: pool.logger, "worker renews leases again")
                         return true
                     } catch {
                         // Leases run out only after leaseDuration (and recovery
                         // waits its grace period); the next renewal may succeed.
-                        pool.logger.warning("lease renewal failed", metadata: ["conveyor.jobs": "\(batch.ids.count)", "conveyor.error": "\(error)"])
+                        pool.trouble.failed(
+                            "renewal", "worker cannot renew its leases; retrying", logger: pool.logger,
+                            metadata: ["conveyor.jobs": "\(batch.ids.count)", "conveyor.error": "\(error)"]
+                        )
                         return false
                     }
                 }

@@ -93,7 +93,7 @@ extension WorkerPool {
             return nil
         }
         if let failure, let backoff, !isStopping {
-            logger.warning("worker could not claim jobs; retrying", metadata: ["conveyor.error": "\(failure)", "conveyor.retry_ms": "\(Self.ms(backoff))"])
+            logger.debug("worker stopped claiming after a failed claim", metadata: ["conveyor.error": "\(failure)", "conveyor.retry_ms": "\(Self.ms(backoff))"])
         }
         freeSlotsContinuation.yield()
         settled.signal()
@@ -124,6 +124,7 @@ extension WorkerPool {
                     leaseMs: Self.ms(configuration.leaseDuration), token: token, acknowledged: acknowledged
                 )
                 clock.observe(redisMs: redisNow, sentAt: sentAt)
+                trouble.succeeded("claim", logger: logger, "worker claims jobs again")
                 acknowledgedClaims.withLock { $0[partition.index, default: []].append(token) }
                 if !jobs.isEmpty {
                     held.withLock { held in
@@ -136,7 +137,10 @@ extension WorkerPool {
                     triesWhileStopping += 1
                     if triesWhileStopping > 3 { throw error }
                 }
-                logger.debug("claim failed; sending it again", metadata: ["conveyor.error": "\(error)", "conveyor.retry_ms": "\(Self.ms(delay))"])
+                trouble.failed(
+                    "claim", "worker cannot claim jobs; sending the claim again", logger: logger,
+                    metadata: ["conveyor.error": "\(error)", "conveyor.retry_ms": "\(Self.ms(delay))"]
+                )
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(2))
             }
@@ -168,11 +172,15 @@ extension WorkerPool {
         for attempt in 1...10 {
             do {
                 _ = try await store.release(ids: ids, partition: partition, now: clock.scriptNow, workerId: configuration.workerId)
+                trouble.succeeded("release", logger: logger, "worker gives back jobs of unknown types again")
                 break
             } catch {
                 // Still held (leases renewed) while this retries; given up, the
                 // jobs are recovered after their lease and re-run.
-                logger.warning("could not give back jobs of unknown types; retrying", metadata: ["conveyor.attempt": "\(attempt)", "conveyor.error": "\(error)"])
+                trouble.failed(
+                    "release", "worker cannot give back jobs of unknown types; retrying", logger: logger,
+                    metadata: ["conveyor.attempt": "\(attempt)", "conveyor.error": "\(error)"]
+                )
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(2))
             }

@@ -78,6 +78,8 @@ public final class WorkerPool<App: Sendable>: Service {
     /// Per partition, tokens of claims whose replies arrived, for the next
     /// claim there to drop from the worker's `claims` hash.
     let acknowledgedClaims = Mutex<[Int: [String]]>([:])
+    /// Episodes of Redis trouble, each logged once.
+    let trouble = TroubleLog()
     /// Types met that this pool does not run (warned about once each).
     let unknownTypesWarned = Mutex<Set<String>>([])
 
@@ -88,12 +90,13 @@ public final class WorkerPool<App: Sendable>: Service {
     ///     given back for a worker that knows them.
     ///   - app: The context every job receives.
     ///   - configuration: Concurrency, leases, recovery, shutdown; see ``WorkerPoolConfiguration``.
-    ///   - logger: Where the pool logs (at debug, except once-per-type warnings
-    ///     and Redis trouble).
+    ///   - logger: Where the pool logs; by default the task-local
+    ///     `Logger.current`. Per swift-log's guidance it logs at info or below,
+    ///     except one warning per episode of Redis trouble and per unknown type.
     ///   - onEvent: Called after each job completes (for logs and demos).
     public init(
         client: RedisClient, registry: JobRegistry<App>, app: App, configuration: Configuration = Configuration(),
-        logger: Logger = Logger(label: "conveyor.worker"), onEvent: (@Sendable (Event) -> Void)? = nil
+        logger: Logger = .current, onEvent: (@Sendable (Event) -> Void)? = nil
     ) {
         self.client = client
         self.registry = registry
@@ -104,7 +107,7 @@ public final class WorkerPool<App: Sendable>: Service {
         self.clock = RedisClockEstimate(testClock: configuration.testClock)
         self.store = JobStore(client: client, keys: configuration.keys, staleAfterMs: Self.ms(configuration.staleAfter))
         self.completions = CompletionWriter(
-            store: store, configuration: configuration, clock: clock, logger: logger
+            store: store, configuration: configuration, clock: clock, logger: logger, trouble: trouble
         )
         (self.freeSlots, self.freeSlotsContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -191,7 +194,7 @@ public final class WorkerPool<App: Sendable>: Service {
         settled.signal()
 
         if interruption == .leaseLost {
-            logger.warning("job lease lost; its result is discarded", metadata: ["conveyor.job.id": "\(job.id)"])
+            logger.info("job lease lost; its result is discarded", metadata: ["conveyor.job.id": "\(job.id)"])
             release(held: [job.id])
             onEvent?(Event(job: job, success: false, resultJSON: nil, followUpJobId: nil, written: false))
             return
@@ -219,7 +222,7 @@ public final class WorkerPool<App: Sendable>: Service {
         let (written, followUp) = await completions.write(completion)
         release(held: [job.id])
         if !written {
-            logger.warning("job completion refused: lease lost", metadata: ["conveyor.job.id": "\(job.id)"])
+            logger.info("job completion refused: lease lost", metadata: ["conveyor.job.id": "\(job.id)"])
         }
         onEvent?(Event(job: job, success: completion.success, resultJSON: completion.resultJSON, followUpJobId: followUp, written: written))
     }

@@ -102,10 +102,12 @@ struct ArchiverCrashTests {
         }
     }
 
-    @Test("two archiver processes on one directory, one of them SIGKILLed at random at least 12 times while 3,000 jobs finish: each restart takes the dead identity over and finishes its batch; no job is written twice")
+    @Test("two archiver processes on one directory, one of them SIGKILLed at random at least 12 times while 6,000 jobs finish: each restart takes the dead identity over and finishes its batch; no job is written twice")
     func twoProcessesKilled() async throws {
         let url = try await TestRedis.url()
-        let total = 3_000
+        // ~6 s of finishing at ~1,000 a second: long enough that several kills land
+        // while an archiver holds a claimed batch.
+        let total = 6_000
         let seed = try TestSeed.value(default: 0x2A5C_0017)
         print("two archiver processes: kill times and victims from seed \(seed) (\(TestSeed.environmentVariable) replays another)")
         try await TestRedis.withClient(poolSize: 4) { client, ns in
@@ -113,9 +115,9 @@ struct ArchiverCrashTests {
             let keys = try ConveyorKeys(namespace: ns)
             let directory = Support.temporaryDirectory("crash2")
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let created = try await Support.makeFinishedJobsLater(client, keys: keys, count: total)
+            var created = try await Support.makeFinishedJobsLater(client, keys: keys, count: total)
             // ~1,000 jobs a second, so that the archivers are busy during most kills.
-            let producer = Task { try await Support.finishGradually(client, keys: keys, perTick: 100, tick: .milliseconds(100)) }
+            var producers = [Task { try await Support.finishGradually(client, keys: keys, perTick: 100, tick: .milliseconds(100)) }]
             let arguments = [
                 "archiver", "--redis", url, "--namespace", ns, "--history-dir", directory, "--batch-size", "5", "--interval", "0.05",
                 "--log-level", "debug",
@@ -147,10 +149,16 @@ struct ArchiverCrashTests {
                 let left = try await Support.afterKill(client, keys: keys, directory: directory)
                 claimed.formUnion(left.claimed.filter { $0.archiverId == dead })
                 backlog = left.finished
+                if kill >= 11, claimed.isEmpty, backlog == 0 {
+                    // No kill has landed inside a batch yet: more work, so the next ones can.
+                    created += try await Support.makeFinishedJobsLater(client, keys: keys, count: 1_000)
+                    producers.append(Task { try await Support.finishGradually(client, keys: keys, perTick: 100, tick: .milliseconds(100)) })
+                    backlog = 1_000
+                }
                 finishedRuns.append((running[victim], log))
                 running[victim] = Run(process: try ConveyorProcess.start(arguments), takesOver: dead)
             }
-            try await producer.value
+            for producer in producers { try await producer.value }
             let drained = try await eventually(timeout: .seconds(60)) { try await Support.isClean(client, keys: keys) }
             // The last restart has taken its identity (and resumed its batch) before it is stopped.
             let startedAll = try await eventually(timeout: .seconds(20)) {
@@ -167,7 +175,7 @@ struct ArchiverCrashTests {
             #expect(drained, "left in Redis: \(left) (seed \(seed))")
             let ids = try Support.loggedIds(directory)
             #expect(Support.duplicates(ids).isEmpty, "written twice: \(Support.duplicates(ids).prefix(10)) (seed \(seed))")
-            #expect(Set(ids) == Set(created) && ids.count == total)
+            #expect(Set(ids) == Set(created) && ids.count == created.count)
 
             // Take-over: every restart took the identity its predecessor died with, so two identities are all there are.
             let takeOvers = finishedRuns.filter { $0.run.takesOver != nil }.map { (expected: $0.run.takesOver!, took: Support.ArchiverLogLine.identity(in: $0.log)) }
@@ -187,7 +195,7 @@ struct ArchiverCrashTests {
                 let resumed = resumes.filter { $0["conveyor.archiver.id"] == identity }.count
                 #expect(resumed >= left, "identity \(identity): \(left) batches left claimed by kills, \(resumed) resumed (seed \(seed))")
             }
-            print("two archiver processes (seed \(seed)): \(total) jobs, \(kill) SIGKILLs, \(identities.count) identities, \(takeOvers.count) take-overs, \(claimed.count) claimed batches left by kills, \(resumes.count) resumed")
+            print("two archiver processes (seed \(seed)): \(created.count) jobs, \(kill) SIGKILLs, \(identities.count) identities, \(takeOvers.count) take-overs, \(claimed.count) claimed batches left by kills, \(resumes.count) resumed")
         }
     }
 }

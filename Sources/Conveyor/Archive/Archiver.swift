@@ -57,7 +57,7 @@ public final class Archiver: Service {
     ///     directory at `.error` (jobs pile up in Redis until they are fixed).
     ///   - onEvent: Called after each batch, failure and recovery.
     public init(
-        client: RedisClient, configuration: Configuration, logger: Logger = Logger(label: "conveyor.archiver"),
+        client: RedisClient, configuration: Configuration, logger: Logger = .current,
         onEvent: (@Sendable (Event) -> Void)? = nil
     ) {
         self.client = client
@@ -120,8 +120,9 @@ public final class Archiver: Service {
             do {
                 writer = try await acquire(io, archiverId: configuration.archiverId)
             } catch {
+                let first = !failing
                 failing = true
-                await fail(error, backoff: backoff)
+                await fail(error, backoff: backoff, first: first)
                 backoff = min(backoff * 2, configuration.retryMaxDelay)
             }
         }
@@ -132,7 +133,7 @@ public final class Archiver: Service {
             metadata: ["conveyor.archiver.id": "\(writer.archiverId)", "conveyor.archiver.directory": "\(configuration.historyDirectory)"]
         )
         if writer.repairedBytes > 0 {
-            logger.notice(
+            logger.info(
                 "archiver removed a torn last line from its newest history file",
                 metadata: ["conveyor.archiver.id": "\(writer.archiverId)", "conveyor.archiver.repaired_bytes": "\(writer.repairedBytes)"]
             )
@@ -168,7 +169,7 @@ public final class Archiver: Service {
                 backoff = configuration.retryInitialDelay
                 if failing {
                     failing = false
-                    logger.notice("archiver is writing again", metadata: ["conveyor.archiver.id": "\(writer.archiverId)"])
+                    logger.info("archiver is writing again", metadata: ["conveyor.archiver.id": "\(writer.archiverId)"])
                     onEvent?(.recovered)
                 }
                 if more || isStopping { continue }
@@ -185,8 +186,9 @@ public final class Archiver: Service {
                 await wakeup.wait(upTo: wait)
             } catch {
                 needsResume = true
+                let first = !failing
                 failing = true
-                await fail(error, backoff: backoff)
+                await fail(error, backoff: backoff, first: first)
                 backoff = min(backoff * 2, configuration.retryMaxDelay)
             }
         }
@@ -194,8 +196,9 @@ public final class Archiver: Service {
         logger.debug("archiver stopped", metadata: ["conveyor.archiver.id": "\(writer.archiverId)"])
     }
 
-    /// Logs a failure clearly and waits `backoff` (or until shutdown).
-    private func fail(_ error: any Error, backoff: Duration) async {
+    /// Logs a failure clearly (a warning for the first of an episode, debug
+    /// for its retries) and waits `backoff` (or until shutdown).
+    private func fail(_ error: any Error, backoff: Duration, first: Bool) async {
         let archiveError = error as? ArchiveError
         let diskFull = archiveError?.isDiskFull ?? false
         let what: String
@@ -209,7 +212,8 @@ public final class Archiver: Service {
         case nil:
             what = error is ConveyorError || error is RedisError ? "archiver cannot reach Redis" : "archiver failed"
         }
-        logger.error(
+        logger.log(
+            level: first ? .warning : .debug,
             "\(what); not taking jobs (they stay in Redis), retrying",
             metadata: [
                 "conveyor.archiver.directory": "\(configuration.historyDirectory)", "conveyor.error": "\(error)",
@@ -265,7 +269,7 @@ public final class Archiver: Service {
                 try await checkBinding(orphan)
                 try await resumeAll(io, orphan)
             } catch {
-                logger.warning(
+                logger.info(
                     "archiver could not finish the batch of a stopped archiver; the next start retries",
                     metadata: ["conveyor.archiver.id": "\(orphan.archiverId)", "conveyor.error": "\(error)"]
                 )
@@ -351,7 +355,7 @@ public final class Archiver: Service {
             guard var report = try? await io.runIfActive({ HistoryMaintenance.run(directory: directory, settings: settings) }) else { return }
             report.backlog = try? await store.backlog()
             for failure in report.failures {
-                logger.warning("archiver maintenance failed; retrying later", metadata: ["conveyor.error": "\(failure)"])
+                logger.info("archiver maintenance failed; retrying later", metadata: ["conveyor.error": "\(failure)"])
             }
             let threshold = configuration.lowDiskSpaceBytes ?? 4 * configuration.maxFileSize
             if let free = report.freeBytes, free < threshold {
@@ -365,7 +369,7 @@ public final class Archiver: Service {
                 warnedLowSpace = true
             } else if warnedLowSpace {
                 warnedLowSpace = false
-                logger.notice("archiver: the history directory has room again", metadata: ["conveyor.archiver.free_bytes": "\(report.freeBytes ?? -1)"])
+                logger.info("archiver: the history directory has room again", metadata: ["conveyor.archiver.free_bytes": "\(report.freeBytes ?? -1)"])
             }
             logger.debug(
                 "archiver maintenance",
