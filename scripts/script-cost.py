@@ -143,10 +143,13 @@ def main():
         token = 0
         while True:
             claim_keys = [keys[k] for k in ["job", "due", "pending", "running", "leases", "wake"]]
+            claim_args = [now + 1, "script-cost-worker", batch, 30_000]
             if token_claims:
+                # The worker's claims hash; each claim names the previous token, as a worker does.
                 token += 1
-                claim_keys += [keys["parked"], PREFIX + "claim:script-cost-worker:%d" % token]
-            reply = script("claimJobs", claim_keys, [now + 1, "script-cost-worker", batch, 30_000])
+                claim_keys += [keys["parked"], PREFIX + "claims:script-cost-worker"]
+                claim_args += [token] + ([token - 1] if token > 1 else [])
+            reply = script("claimJobs", claim_keys, claim_args)
             header = 2 if token_claims else 1
             if len(reply) <= header:
                 return
