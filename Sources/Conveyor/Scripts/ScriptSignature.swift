@@ -32,7 +32,14 @@ struct ScriptSignature: Sendable {
 
     /// The call on namespace-wide keys (`bindArchiver`).
     func call(_ keys: ConveyorKeys, _ arguments: [any RESPArgument]) -> RedisScriptCall {
-        RedisScriptCall(script, keys: self.keys.map { _ in keys.archivers }, arguments: arguments)
+        RedisScriptCall(
+            script,
+            keys: self.keys.map { key in
+                guard key == .archivers else { preconditionFailure("\(script.name): \(key) is a partition key; call it with a partition") }
+                return keys.archivers
+            },
+            arguments: arguments
+        )
     }
 
     static let scheduleJobs = ScriptSignature(
