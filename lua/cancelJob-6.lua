@@ -11,7 +11,7 @@
       KEYS[5] leases    ZSET    id -> lease expiry ms
       KEYS[6] finished  ZSET    id -> removeAt ms
 
-      ARGV[1] now               ms since epoch
+      ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] id                job id
       ARGV[3] reason            free text stored in the result; "" = none
 
@@ -30,10 +30,11 @@ local keys = {
 --- @include "checkInt"
 --- @include "toIntString"
 --- @include "finishJob"
+--- @include "redisNow"
 
 local CANCELLED, NOT_FOUND, ALREADY_RUNNING, ALREADY_FINISHED = 3, 4, 5, 6
 
-local now = checkInt(ARGV[1], "now")
+local now = redisNow(ARGV[1])
 local id = toIntString(checkInt(ARGV[2], "id"))
 local reason = ARGV[3] or ""
 

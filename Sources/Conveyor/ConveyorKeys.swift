@@ -47,6 +47,12 @@ public struct ConveyorKeys: Sendable, Hashable {
         public var suspects: String { prefix + "suspects" }
         /// HASH token → ids: one worker's claims in flight, kept so a claim can be replayed.
         func claims(workerId: String) -> String { prefix + "claims:" + workerId }
+        /// ZSET job id → when it failed: the failed jobs kept in Redis (at most
+        /// `WorkerPoolConfiguration.maxRetainedFailedJobs`).
+        public var failed: String { prefix + "failed" }
+        /// HASH "<type>:<userId>" → ids of running jobs that started more than
+        /// an hour ago, and "@swept": the replace rule's index of stale jobs.
+        public var stale: String { prefix + "stale" }
         /// HASH job id → identity of the archiver that claimed it.
         public var archiving: String { prefix + "archiving" }
 

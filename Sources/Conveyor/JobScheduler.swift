@@ -4,7 +4,7 @@ import Logging
 
 /// Schedules jobs and reads them back.
 ///
-/// Every write is one Lua script call (`lua/scheduleJobs-8.lua`), which first
+/// Every write is one Lua script call (`lua/scheduleJobs-9.lua`), which first
 /// cancels every *matching pending* job — same type and user, and not started,
 /// or started more than ``Configuration/staleAfter`` ago and not finished —
 /// and then inserts the new job, atomically. Concurrent schedulers for one
@@ -26,8 +26,13 @@ public struct JobScheduler: Sendable {
         public var bulkBatchSize: Int
         /// When set, untyped scheduling accepts only these type names.
         public var knownJobTypes: Set<String>?
-        /// The clock; tests inject one.
-        public var now: @Sendable () -> Date
+        /// Tests only: replaces Redis's clock in the scripts. Production
+        /// scheduling never reads this host's clock: "now", created stamps,
+        /// delays and a cron job's first run all come from Redis's `TIME`.
+        var testClock: (@Sendable () -> Date)?
+        /// Tests only: this host's wall clock (e.g. 5 minutes off), which the
+        /// scheduler reads only to reject a cron expression that never fires.
+        var testHostClock: (@Sendable () -> Date)?
 
         /// Creates a configuration with defaults.
         public init(
@@ -35,15 +40,13 @@ public struct JobScheduler: Sendable {
             maxPayloadBytes: Int = 1 << 20,
             staleAfter: Duration = .seconds(3600),
             bulkBatchSize: Int = 100,
-            knownJobTypes: Set<String>? = nil,
-            now: @escaping @Sendable () -> Date = { Date() }
+            knownJobTypes: Set<String>? = nil
         ) {
             self.keys = keys
             self.maxPayloadBytes = maxPayloadBytes
             self.staleAfter = staleAfter
             self.bulkBatchSize = bulkBatchSize
             self.knownJobTypes = knownJobTypes
-            self.now = now
         }
     }
 
@@ -144,8 +147,10 @@ public struct JobScheduler: Sendable {
         }
         return try validated(JobSpec(
             type: J.typeName, userId: config.userId, dataJSON: String(decoding: data, as: UTF8.self), due: config.due,
-            cron: cron, autoRescheduleOnFailure: config.autoRescheduleOnFailure,
-            autoRescheduleOnFailureDelay: config.autoRescheduleOnFailureDelay, removeDelay: config.removeDelay
+            delay: config.delay, cron: cron, autoRescheduleOnFailure: config.autoRescheduleOnFailure,
+            autoRescheduleOnFailureDelay: config.autoRescheduleOnFailureDelay,
+            maxAttempts: config.autoRescheduleOnFailureMaxAttempts, backoff: config.autoRescheduleOnFailureBackoff,
+            removeDelay: config.removeDelay
         ))
     }
 
@@ -165,9 +170,11 @@ public struct JobScheduler: Sendable {
             }
         }
         return try validated(JobSpec(
-            type: config.type, userId: config.userId, dataJSON: dataJSON, due: config.due, cron: cron,
+            type: config.type, userId: config.userId, dataJSON: dataJSON, due: config.due, delay: config.delay, cron: cron,
             autoRescheduleOnFailure: config.autoRescheduleOnFailure,
-            autoRescheduleOnFailureDelay: config.autoRescheduleOnFailureDelay, removeDelay: config.removeDelay
+            autoRescheduleOnFailureDelay: config.autoRescheduleOnFailureDelay,
+            maxAttempts: config.autoRescheduleOnFailureMaxAttempts, backoff: config.autoRescheduleOnFailureBackoff,
+            removeDelay: config.removeDelay
         ))
     }
 
@@ -189,6 +196,15 @@ public struct JobScheduler: Sendable {
         guard (0...maxDelay).contains(spec.removeDelay) else {
             throw ConveyorError(.invalidArgument, "removeDelay must be between 0 and 100 years in ms, got \(spec.removeDelay) ms")
         }
+        if let delay = spec.delay, !(0...maxDelay).contains(delay.wholeMilliseconds) {
+            throw ConveyorError(.invalidArgument, "delay must be between 0 and 100 years, got \(delay)")
+        }
+        if let maxAttempts = spec.maxAttempts, maxAttempts < 1 {
+            throw ConveyorError(.invalidArgument, "autoRescheduleOnFailureMaxAttempts must be at least 1, got \(maxAttempts)")
+        }
+        if case .exponential(let maxBackoff) = spec.backoff, !(1...maxDelay).contains(maxBackoff.wholeMilliseconds) {
+            throw ConveyorError(.invalidArgument, "the exponential backoff's maxDelay must be between 1 ms and 100 years, got \(maxBackoff)")
+        }
         if let due = spec.due {
             let seconds = due.timeIntervalSince1970
             // Year 1970 through 9999: what ms-since-epoch scores and ISO 8601 both carry.
@@ -202,20 +218,49 @@ public struct JobScheduler: Sendable {
                 "data for \(spec.type) is \(data.utf8.count) bytes; the limit is \(configuration.maxPayloadBytes)"
             )
         }
-        if let cron = spec.cron {
-            let start = max(spec.due ?? configuration.now(), configuration.now())
-            guard let next = cron.next(after: start) else {
-                throw ConveyorError(.invalidCron, "cron expression \"\(cron.expression)\" never fires after \(start.iso8601Milliseconds)")
-            }
-            spec.due = next
+        let hostNow = configuration.testHostClock?() ?? Date()
+        if let cron = spec.cron, cron.next(after: max(spec.due ?? hostNow, hostNow)) == nil {
+            throw ConveyorError(.invalidCron, "cron expression \"\(cron.expression)\" never fires after \((spec.due ?? hostNow).iso8601Milliseconds)")
         }
         return spec
     }
 
+    /// Redis's clock (or the test clock), for a cron job's first run.
+    private func redisNow() async throws(ConveyorError) -> Date {
+        if let testClock = configuration.testClock { return testClock() }
+        let reply: RESPValue
+        do {
+            reply = try await client.send("TIME")
+        } catch {
+            throw ConveyorError(error)
+        }
+        guard let parts = reply.array, parts.count == 2, let seconds = parts[0].string.flatMap(Int.init),
+            let micros = parts[1].string.flatMap(Int.init)
+        else { throw ConveyorError(.redis, "TIME returned \(reply)") }
+        return Date(milliseconds: seconds * 1000 + micros / 1000)
+    }
+
+    /// Sets each cron job's due time to its first run after Redis's now (or
+    /// after its own due time, if later); `specs` were validated.
+    private func resolvingCronDue(_ specs: [JobSpec]) async throws(ConveyorError) -> [JobSpec] {
+        guard specs.contains(where: { $0.cron != nil }) else { return specs }
+        let now = try await redisNow()
+        var specs = specs
+        for index in specs.indices {
+            guard let cron = specs[index].cron else { continue }
+            let start = max(specs[index].due ?? now, now)
+            guard let next = cron.next(after: start) else {
+                throw ConveyorError(.invalidCron, "cron expression \"\(cron.expression)\" never fires after \(start.iso8601Milliseconds)")
+            }
+            specs[index].due = next
+        }
+        return specs
+    }
+
     /// Sends validated specs: grouped by partition, batched, pipelined.
     func schedule(_ specs: [JobSpec]) async throws(ConveyorError) -> [WorkerJob] {
-        let now = configuration.now()
-        let nowMs = now.milliseconds
+        let specs = try await resolvingCronDue(specs)
+        let scriptNow: any RESPArgument = configuration.testClock.map { $0().milliseconds } ?? ""
         let keys = configuration.keys
         var calls: [RedisScriptCall] = []
         var callMembers: [[Int]] = []  // input indices per call
@@ -229,16 +274,17 @@ public struct JobScheduler: Sendable {
             for start in stride(from: 0, to: members.count, by: batchSize) {
                 let batch = Array(members[start..<min(start + batchSize, members.count)])
                 var arguments: [any RESPArgument] = [
-                    nowMs, configuration.staleAfter.wholeMilliseconds, keys.partitionCount, partitionIndex, batch.count,
+                    scriptNow, configuration.staleAfter.wholeMilliseconds, keys.partitionCount, partitionIndex, batch.count,
                 ]
-                arguments.reserveCapacity(5 + batch.count * 11)
+                arguments.reserveCapacity(5 + batch.count * 13)
                 for index in batch {
                     let spec = specs[index]
                     arguments += [
-                        spec.type, spec.userId, spec.dataJSON ?? "", spec.due.map { String($0.milliseconds) } ?? "",
+                        spec.type, spec.userId, spec.dataJSON ?? "", Self.dueArgument(spec),
                         spec.cron?.expression ?? "", spec.cron.map { Self.storedTimeZone($0.timeZone) } ?? "",
                         spec.autoRescheduleOnFailure ? "1" : "", spec.autoRescheduleOnFailureDelay, spec.removeDelay,
                         spec.rescheduledFromJob.map(String.init) ?? "", spec.attempt,
+                        spec.maxAttempts.map(String.init) ?? "", spec.backoff.maxDelayMilliseconds.map(String.init) ?? "",
                     ]
                 }
                 calls.append(ScriptSignature.scheduleJobs.call(partition, arguments))
@@ -256,26 +302,36 @@ public struct JobScheduler: Sendable {
             if case .error(let message) = reply {
                 throw ConveyorError(redisReply: message, what: "scheduleJobs")
             }
-            guard let entries = reply.array, entries.count == members.count else {
+            guard let entries = reply.array, entries.count == members.count + 1, let nowMs = entries[0].int else {
                 throw ConveyorError(.redis, "scheduleJobs returned \(reply)")
             }
-            for (entry, index) in zip(entries, members) {
+            for (entry, index) in zip(entries.dropFirst(), members) {
                 guard let id = entry.int else {
                     throw ConveyorError(.redis, "scheduleJobs returned \(entry)")
                 }
                 let spec = specs[index]
                 created[index] = WorkerJob(
                     id: id, type: spec.type, userId: spec.userId, dataJSON: spec.dataJSON,
-                    due: spec.due.map { Date(milliseconds: $0.milliseconds) } ?? Date(milliseconds: nowMs),
+                    due: spec.due.map { Date(milliseconds: $0.milliseconds) }
+                        ?? Date(milliseconds: nowMs + (spec.delay?.wholeMilliseconds ?? 0)),
                     cronSchedule: spec.cron?.expression,
                     cronTimeZone: spec.cron.map { Self.storedTimeZone($0.timeZone) }.flatMap { $0.isEmpty ? nil : $0 },
                     autoRescheduleOnFailure: spec.autoRescheduleOnFailure,
                     autoRescheduleOnFailureDelay: spec.autoRescheduleOnFailureDelay, removeDelay: spec.removeDelay,
-                    rescheduledFromJob: spec.rescheduledFromJob, attempt: spec.attempt, createdAt: Date(milliseconds: nowMs)
+                    rescheduledFromJob: spec.rescheduledFromJob, attempt: spec.attempt, createdAt: Date(milliseconds: nowMs),
+                    autoRescheduleOnFailureMaxAttempts: spec.maxAttempts, autoRescheduleOnFailureBackoff: spec.backoff
                 )
             }
         }
         return created.map { $0! }
+    }
+
+    /// The script's `due`: absolute ms as given, `+<ms>` for a delay (from
+    /// Redis's now), `""` for now.
+    static func dueArgument(_ spec: JobSpec) -> String {
+        if let due = spec.due { return String(due.milliseconds) }
+        if let delay = spec.delay { return "+\(delay.wholeMilliseconds)" }
+        return ""
     }
 
     /// `""` for UTC (the default the scripts leave unstored), else the IANA name.
@@ -325,7 +381,8 @@ public struct JobScheduler: Sendable {
         let partition = configuration.keys.partition(ofJob: id)
         let reply: RESPValue
         do {
-            reply = try await client.eval(ScriptSignature.cancelJob.call(partition, [configuration.now().milliseconds, id, reason]))
+            let scriptNow: any RESPArgument = configuration.testClock.map { $0().milliseconds } ?? ""
+            reply = try await client.eval(ScriptSignature.cancelJob.call(partition, [scriptNow, id, reason]))
         } catch {
             throw ConveyorError(error)
         }

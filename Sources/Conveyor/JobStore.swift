@@ -7,6 +7,13 @@ struct JobStore: Sendable {
     let client: RedisClient
     let keys: ConveyorKeys
     let staleAfterMs: Int
+    /// How long failed jobs stay in Redis, and how many per partition (`includes/keepFailed.lua`).
+    var failedRetention = FailedRetention()
+
+    struct FailedRetention: Sendable {
+        var ms = 7 * 86_400_000
+        var max = 10_000
+    }
 
     /// Most jobs one script call claims, completes, renews or releases: the
     /// scripts reject larger batches before writing anything.
@@ -93,7 +100,8 @@ struct JobStore: Sendable {
         _ completions: [Completion], partition: ConveyorKeys.Partition, now: Int?, workerId: String, maxInterruptions: Int = 3
     ) async throws(ConveyorError) -> [(written: Bool, followUp: Int?)] {
         var arguments: [any RESPArgument] = [
-            Self.argument(now), staleAfterMs, keys.partitionCount, partition.index, workerId, maxInterruptions, completions.count,
+            Self.argument(now), staleAfterMs, keys.partitionCount, partition.index, workerId, maxInterruptions,
+            failedRetention.ms, failedRetention.max, completions.count,
         ]
         for completion in completions {
             arguments += [
@@ -188,7 +196,8 @@ struct JobStore: Sendable {
         // the script re-checks every candidate, so a stale read is harmless.
         let jobs = try await JobInspector(client: client, keys: keys).jobs(ids: candidates)
         var arguments: [any RESPArgument] = [
-            Self.argument(now), staleAfterMs, keys.partitionCount, partition.index, graceMs, maxInterruptions, jobs.count,
+            Self.argument(now), staleAfterMs, keys.partitionCount, partition.index, graceMs, maxInterruptions,
+            failedRetention.ms, failedRetention.max, jobs.count,
         ]
         for job in jobs {
             arguments += [job.id, job.nextCronDue(after: Date(milliseconds: now ?? estimatedNow)).map(String.init) ?? ""]

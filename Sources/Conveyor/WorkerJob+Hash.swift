@@ -56,6 +56,9 @@ extension WorkerJob {
                 case .removeDelay?: removeDelay = reply.int ?? 0
                 case .rescheduledFrom?: rescheduledFromJob = reply.int
                 case .followUpSupersededBy?: followUpSupersededBy = reply.int
+                case .maxAttempts?: autoRescheduleOnFailureMaxAttempts = reply.int
+                case .backoffMaxDelay?: autoRescheduleOnFailureBackoff = reply.int.map { .exponential(maxDelay: .milliseconds($0)) } ?? .fixed
+                case .failedRetention?: failedRetention = reply.int
                 case .type?, .userId?, .data?, .result?, .attempt?, .workerId?, .interruptions?, .releases?:
                     continue  // one-letter fields above; ic and rl are for the scripts only
                 case nil:

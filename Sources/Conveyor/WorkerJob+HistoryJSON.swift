@@ -85,11 +85,14 @@ extension WorkerJob {
         key("attempt"); int(attempt)
         key("autoRescheduleOnFailure"); bool(autoRescheduleOnFailure)
         key("autoRescheduleOnFailureDelay"); int(autoRescheduleOnFailureDelay)
+        if let maxAttempts = autoRescheduleOnFailureMaxAttempts { key("autoRescheduleOnFailureMaxAttempts"); int(maxAttempts) }
+        if let maxDelay = autoRescheduleOnFailureBackoff.maxDelayMilliseconds { key("autoRescheduleOnFailureMaxDelay"); int(maxDelay) }
         key("createdAt"); date(createdAt)
         key("cronSchedule"); text(cronSchedule)
         key("cronTimeZone"); text(cronTimeZone)
         key("data"); raw(dataJSON)
         key("due"); date(due)
+        if let failedRetention { key("failedRetention"); int(failedRetention) }
         key("finished"); date(finished)
         if let followUpSupersededBy { key("followUpSupersededBy"); int(followUpSupersededBy) }
         key("id"); int(id)

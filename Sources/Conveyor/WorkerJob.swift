@@ -47,10 +47,18 @@ public struct WorkerJob: Sendable, Hashable {
     /// the app had scheduled a job of the same type and user after this one
     /// started: that newer job's id (the newer schedule wins).
     public var followUpSupersededBy: Int?
+    /// Most attempts in all when auto-retried; `nil` is no limit.
+    public var autoRescheduleOnFailureMaxAttempts: Int? = nil
+    /// How the delay between retries grows.
+    public var autoRescheduleOnFailureBackoff: RetryBackoff = .fixed
+    /// For a failed job: how long it is kept in Redis, in ms, instead of
+    /// ``removeDelay`` (the worker's ``WorkerPoolConfiguration/failedJobRetention``).
+    public var failedRetention: Int? = nil
 
-    /// When it becomes eligible for archiving: `finished + removeDelay`.
+    /// When it becomes eligible for archiving: `finished + removeDelay`, or
+    /// `finished + failedRetention` for a failed job.
     public var removeAt: Date? {
-        finished.map { $0.addingTimeInterval(Double(removeDelay) / 1000) }
+        finished.map { $0.addingTimeInterval(Double(failedRetention ?? removeDelay) / 1000) }
     }
 
     /// The last change: finished, else started, else created.
@@ -90,6 +98,7 @@ extension WorkerJob: Codable {
         case id, type, userId, data, due, started, finished, success, result, cronSchedule, cronTimeZone
         case autoRescheduleOnFailure, autoRescheduleOnFailureDelay, removeDelay, removeAt, rescheduledFromJob
         case attempt, createdAt, updatedAt, workerId, state, followUpSupersededBy
+        case autoRescheduleOnFailureMaxAttempts, autoRescheduleOnFailureMaxDelay, failedRetention
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -116,6 +125,9 @@ extension WorkerJob: Codable {
         try container.encode(workerId, forKey: .workerId)
         try container.encode(state, forKey: .state)
         try container.encodeIfPresent(followUpSupersededBy, forKey: .followUpSupersededBy)
+        try container.encodeIfPresent(autoRescheduleOnFailureMaxAttempts, forKey: .autoRescheduleOnFailureMaxAttempts)
+        try container.encodeIfPresent(autoRescheduleOnFailureBackoff.maxDelayMilliseconds, forKey: .autoRescheduleOnFailureMaxDelay)
+        try container.encodeIfPresent(failedRetention, forKey: .failedRetention)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -151,5 +163,10 @@ extension WorkerJob: Codable {
         attempt = try container.decodeIfPresent(Int.self, forKey: .attempt) ?? 1
         workerId = try container.decodeIfPresent(String.self, forKey: .workerId)
         followUpSupersededBy = try container.decodeIfPresent(Int.self, forKey: .followUpSupersededBy)
+        autoRescheduleOnFailureMaxAttempts = try container.decodeIfPresent(Int.self, forKey: .autoRescheduleOnFailureMaxAttempts)
+        autoRescheduleOnFailureBackoff =
+            try container.decodeIfPresent(Int.self, forKey: .autoRescheduleOnFailureMaxDelay)
+            .map { .exponential(maxDelay: .milliseconds($0)) } ?? .fixed
+        failedRetention = try container.decodeIfPresent(Int.self, forKey: .failedRetention)
     }
 }

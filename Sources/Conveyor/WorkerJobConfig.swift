@@ -10,15 +10,26 @@ import Foundation
 public struct WorkerJobConfig<J: Job>: Sendable {
     /// The user the job is for; 0 for system-level jobs.
     public var userId: Int
-    /// When the job may start; `nil` is now.
+    /// When the job may start, kept as given; `nil` is now (or ``delay`` after now).
     public var due: Date?
+    /// When ``due`` is `nil`: how long after now the job may start, counted
+    /// on Redis's clock (a producer whose own clock is off still gets it right).
+    public var delay: Duration?
     /// The input passed to `run`.
     public var data: J.Input
     /// Whether a failure schedules a new job (a retry) after ``autoRescheduleOnFailureDelay``.
     public var autoRescheduleOnFailure: Bool
-    /// Milliseconds between a failure and its retry.
+    /// Milliseconds between a failure and its retry (with
+    /// ``RetryBackoff/exponential(maxDelay:)``, the first delay).
     public var autoRescheduleOnFailureDelay: Int
-    /// Milliseconds a finished job stays in Redis before it is archived.
+    /// Most attempts in all, the first run included, when
+    /// ``autoRescheduleOnFailure`` is set; `nil` (the default) is no limit.
+    public var autoRescheduleOnFailureMaxAttempts: Int?
+    /// How the delay grows from one retry to the next (default ``RetryBackoff/fixed``).
+    public var autoRescheduleOnFailureBackoff: RetryBackoff
+    /// Milliseconds a *successful* job stays in Redis before it is archived
+    /// (default 0). Failed jobs stay for the worker's
+    /// ``WorkerPoolConfiguration/failedJobRetention`` instead.
     public var removeDelay: Int
 
     /// Creates a configuration.
@@ -26,17 +37,39 @@ public struct WorkerJobConfig<J: Job>: Sendable {
         _ type: J.Type,
         userId: Int,
         due: Date? = nil,
+        delay: Duration? = nil,
         data: J.Input,
         autoRescheduleOnFailure: Bool = false,
         autoRescheduleOnFailureDelay: Int = 0,
+        autoRescheduleOnFailureMaxAttempts: Int? = nil,
+        autoRescheduleOnFailureBackoff: RetryBackoff = .fixed,
         removeDelay: Int = 0
     ) {
         self.userId = userId
         self.due = due
+        self.delay = delay
         self.data = data
         self.autoRescheduleOnFailure = autoRescheduleOnFailure
         self.autoRescheduleOnFailureDelay = autoRescheduleOnFailureDelay
+        self.autoRescheduleOnFailureMaxAttempts = autoRescheduleOnFailureMaxAttempts
+        self.autoRescheduleOnFailureBackoff = autoRescheduleOnFailureBackoff
         self.removeDelay = removeDelay
+    }
+}
+
+/// How the delay between automatic retries grows.
+public enum RetryBackoff: Sendable, Hashable {
+    /// Every retry waits `autoRescheduleOnFailureDelay` (the seed's behaviour).
+    case fixed
+    /// The retry after attempt *n* waits min(`maxDelay`, max(delay, 1 s) × 2^(n−1)),
+    /// less a random part of up to half, so that failing jobs spread out
+    /// (exponential backoff with jitter).
+    case exponential(maxDelay: Duration)
+
+    /// The job hash's `bx`: the cap in ms, `nil` for fixed.
+    var maxDelayMilliseconds: Int? {
+        if case .exponential(let maxDelay) = self { return maxDelay.wholeMilliseconds }
+        return nil
     }
 }
 
@@ -46,13 +79,18 @@ extension WorkerJobConfig where J.Input == Nothing {
         _ type: J.Type,
         userId: Int,
         due: Date? = nil,
+        delay: Duration? = nil,
         autoRescheduleOnFailure: Bool = false,
         autoRescheduleOnFailureDelay: Int = 0,
+        autoRescheduleOnFailureMaxAttempts: Int? = nil,
+        autoRescheduleOnFailureBackoff: RetryBackoff = .fixed,
         removeDelay: Int = 0
     ) {
         self.init(
-            type, userId: userId, due: due, data: Nothing(), autoRescheduleOnFailure: autoRescheduleOnFailure,
-            autoRescheduleOnFailureDelay: autoRescheduleOnFailureDelay, removeDelay: removeDelay
+            type, userId: userId, due: due, delay: delay, data: Nothing(), autoRescheduleOnFailure: autoRescheduleOnFailure,
+            autoRescheduleOnFailureDelay: autoRescheduleOnFailureDelay,
+            autoRescheduleOnFailureMaxAttempts: autoRescheduleOnFailureMaxAttempts,
+            autoRescheduleOnFailureBackoff: autoRescheduleOnFailureBackoff, removeDelay: removeDelay
         )
     }
 }
@@ -65,14 +103,20 @@ public struct UntypedJobConfig: Sendable, Hashable {
     public var type: String
     /// The user the job is for; 0 for system-level jobs.
     public var userId: Int
-    /// When the job may start; `nil` is now.
+    /// When the job may start, kept as given; `nil` is now (or ``delay`` after now).
     public var due: Date?
+    /// See ``WorkerJobConfig/delay``.
+    public var delay: Duration?
     /// The input as JSON text; `nil` is `null`.
     public var dataJSON: String?
     /// See ``WorkerJobConfig/autoRescheduleOnFailure``.
     public var autoRescheduleOnFailure: Bool
     /// See ``WorkerJobConfig/autoRescheduleOnFailureDelay``.
     public var autoRescheduleOnFailureDelay: Int
+    /// See ``WorkerJobConfig/autoRescheduleOnFailureMaxAttempts``.
+    public var autoRescheduleOnFailureMaxAttempts: Int?
+    /// See ``WorkerJobConfig/autoRescheduleOnFailureBackoff``.
+    public var autoRescheduleOnFailureBackoff: RetryBackoff
     /// See ``WorkerJobConfig/removeDelay``.
     public var removeDelay: Int
 
@@ -81,17 +125,23 @@ public struct UntypedJobConfig: Sendable, Hashable {
         type: String,
         userId: Int,
         due: Date? = nil,
+        delay: Duration? = nil,
         dataJSON: String? = nil,
         autoRescheduleOnFailure: Bool = false,
         autoRescheduleOnFailureDelay: Int = 0,
+        autoRescheduleOnFailureMaxAttempts: Int? = nil,
+        autoRescheduleOnFailureBackoff: RetryBackoff = .fixed,
         removeDelay: Int = 0
     ) {
         self.type = type
         self.userId = userId
         self.due = due
+        self.delay = delay
         self.dataJSON = dataJSON
         self.autoRescheduleOnFailure = autoRescheduleOnFailure
         self.autoRescheduleOnFailureDelay = autoRescheduleOnFailureDelay
+        self.autoRescheduleOnFailureMaxAttempts = autoRescheduleOnFailureMaxAttempts
+        self.autoRescheduleOnFailureBackoff = autoRescheduleOnFailureBackoff
         self.removeDelay = removeDelay
     }
 }
@@ -102,9 +152,12 @@ struct JobSpec: Sendable {
     var userId: Int
     var dataJSON: String?
     var due: Date?
+    var delay: Duration? = nil
     var cron: CronSchedule?
     var autoRescheduleOnFailure: Bool
     var autoRescheduleOnFailureDelay: Int
+    var maxAttempts: Int? = nil
+    var backoff: RetryBackoff = .fixed
     var removeDelay: Int
     var rescheduledFromJob: Int?
     var attempt: Int = 1

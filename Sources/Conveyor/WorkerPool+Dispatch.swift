@@ -117,7 +117,7 @@ extension WorkerPool {
         var delay = Duration.milliseconds(50)
         var triesWhileStopping = 0
         while true {
-            let sentAt = Date().milliseconds
+            let sentAt = clock.hostNowMs
             do {
                 let (jobs, nextDue, redisNow) = try await store.claim(
                     partition: partition, now: clock.scriptNow, workerId: configuration.workerId, maxCount: maxCount,

@@ -104,8 +104,11 @@ public final class WorkerPool<App: Sendable>: Service {
         self.configuration = configuration
         self.logger = logger
         self.onEvent = onEvent
-        self.clock = RedisClockEstimate(testClock: configuration.testClock)
-        self.store = JobStore(client: client, keys: configuration.keys, staleAfterMs: Self.ms(configuration.staleAfter))
+        self.clock = RedisClockEstimate(testClock: configuration.testClock, hostClock: configuration.testHostClock ?? { Date() })
+        self.store = JobStore(
+            client: client, keys: configuration.keys, staleAfterMs: Self.ms(configuration.staleAfter),
+            failedRetention: .init(ms: Self.ms(configuration.failedJobRetention), max: configuration.maxRetainedFailedJobs)
+        )
         self.completions = CompletionWriter(
             store: store, configuration: configuration, clock: clock, logger: logger, trouble: trouble
         )

@@ -38,6 +38,13 @@ public struct WorkerPoolConfiguration: Sendable {
     /// larger one is not stored; the job fails with `result too large`
     /// (retry rules apply), so one job cannot bloat Redis.
     public var maxResultBytes: Int
+    /// How long a failed job (it failed, timed out or was interrupted) stays in
+    /// Redis, where it can be inspected and run again, before it is archived
+    /// (default 7 days). `removeDelay` applies to successful jobs only.
+    public var failedJobRetention: Duration
+    /// Most failed jobs kept per partition (default 10,000): beyond it the
+    /// oldest go to the archiver early, so a failure storm cannot fill Redis.
+    public var maxRetainedFailedJobs: Int
     /// Longest idle block on `wake` before looking again.
     public var maxIdleWait: Duration
     /// This worker's id, stored on the jobs it claims.
@@ -50,6 +57,9 @@ public struct WorkerPoolConfiguration: Sendable {
     /// every script take "now" from Redis (`TIME`), so workers whose clocks
     /// differ agree on leases and due times.
     var testClock: (@Sendable () -> Date)?
+    /// Tests only: this host's wall clock (e.g. 5 minutes fast), which the pool
+    /// reads only to estimate Redis's; `nil` is the real one.
+    var testHostClock: (@Sendable () -> Date)?
 
     /// Creates a configuration with defaults.
     public init(
@@ -64,6 +74,8 @@ public struct WorkerPoolConfiguration: Sendable {
         shutdownGracePeriod: Duration = .seconds(30),
         abandonAfter: Duration = .seconds(5),
         maxResultBytes: Int = 1 << 20,
+        failedJobRetention: Duration = .seconds(7 * 86_400),
+        maxRetainedFailedJobs: Int = 10_000,
         maxIdleWait: Duration = .seconds(2),
         workerId: String = WorkerPoolConfiguration.defaultWorkerId(),
         keys: ConveyorKeys = try! ConveyorKeys(),
@@ -80,6 +92,8 @@ public struct WorkerPoolConfiguration: Sendable {
         self.shutdownGracePeriod = shutdownGracePeriod
         self.abandonAfter = abandonAfter
         self.maxResultBytes = maxResultBytes
+        self.failedJobRetention = failedJobRetention
+        self.maxRetainedFailedJobs = maxRetainedFailedJobs
         self.maxIdleWait = maxIdleWait
         self.workerId = workerId
         self.keys = keys

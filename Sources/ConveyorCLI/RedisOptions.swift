@@ -75,6 +75,13 @@ struct RedisOptions: ParsableArguments {
 
 /// Reads `--due`: ISO 8601 (`2026-12-01T09:00:00Z`, fractional seconds allowed)
 /// or an offset from now (`+10s`, `+500ms`, `+5m`, `+2h`, `+1d`).
+/// `+10s`-style offsets as a duration; `nil` for anything else (an absolute time).
+func parseDelay(_ text: String) throws -> Duration? {
+    guard text.hasPrefix("+") else { return nil }
+    let offset = try parseDue(text, now: Date(timeIntervalSince1970: 0))
+    return .milliseconds(Int((offset.timeIntervalSince1970 * 1000).rounded()))
+}
+
 func parseDue(_ text: String, now: Date = Date()) throws -> Date {
     if text.hasPrefix("+") {
         let body = text.dropFirst()

@@ -60,7 +60,10 @@ struct ScheduleCommand: AsyncParsableCommand {
     @Argument(help: "Job type (stored name, e.g. sendEmail).")
     var type: String
 
-    @Option(name: .long, help: ArgumentHelp("When to run: ISO 8601 or +10s/+5m/+2h/+1d (default: now).", valueName: "time"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("When to run: ISO 8601, or +10s/+5m/+2h/+1d after now by Redis's clock (default: now).", valueName: "time")
+    )
     var due: String?
 
     @OptionGroup var job: JobOptions
@@ -73,7 +76,11 @@ struct ScheduleCommand: AsyncParsableCommand {
     func run() async throws {
         let scheduler = try await scheduler(redis)
         defer { Task { [client = scheduler.client] in await client.shutdown() } }
-        job.print(try await scheduler.scheduleJob(job.config(type: type, due: try due.map { try parseDue($0) })))
+        // An offset counts from Redis's clock, not this host's (which may be off).
+        let delay = try due.flatMap { try parseDelay($0) }
+        var config = job.config(type: type, due: delay == nil ? try due.map { try parseDue($0) } : nil)
+        config.delay = delay
+        job.print(try await scheduler.scheduleJob(config))
     }
 }
 

@@ -30,6 +30,13 @@ struct WorkerCommand: AsyncParsableCommand {
         help: ArgumentHelp("Largest job result stored, in bytes (or 512K, 1M); a larger one fails the job.", valueName: "size")
     )
     var maxResultSize: String = "1M"
+    @Option(
+        name: .customLong("failed-retention"),
+        help: ArgumentHelp("Seconds a failed job stays in Redis (for inspection and re-runs) before it is archived.", valueName: "s")
+    )
+    var failedRetention: Double = 7 * 86_400
+    @Option(name: .customLong("max-failed-jobs"), help: "Most failed jobs kept in Redis per partition; beyond it the oldest are archived early.")
+    var maxFailedJobs: Int = 10_000
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
     @Flag(name: .long, help: "Also run an archiver in this process (see `archiver`).")
@@ -44,6 +51,8 @@ struct WorkerCommand: AsyncParsableCommand {
         guard lease >= 1 else { throw ValidationError("--lease must be at least 1 second") }
         if let recoveryGrace, recoveryGrace < 0 { throw ValidationError("--recovery-grace must not be negative") }
         _ = try ArchiverCommand.parseSize(maxResultSize, option: "--max-result-size")
+        guard failedRetention >= 0 else { throw ValidationError("--failed-retention must not be negative") }
+        guard maxFailedJobs >= 1 else { throw ValidationError("--max-failed-jobs must be at least 1, got \(maxFailedJobs)") }
         guard maxInterruptions >= 1 else { throw ValidationError("--max-interruptions must be at least 1, got \(maxInterruptions)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \"\(logLevel)\" is not a log level") }
         if archiver { _ = try historyDirectory() }
@@ -71,13 +80,15 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.recoveryGracePeriod = .milliseconds(Int((recoveryGrace ?? lease / 2) * 1000))
         configuration.maxConsecutiveInterruptions = maxInterruptions
         configuration.maxResultBytes = try ArchiverCommand.parseSize(maxResultSize, option: "--max-result-size")
+        configuration.failedJobRetention = .milliseconds(Int(failedRetention * 1000))
+        configuration.maxRetainedFailedJobs = maxFailedJobs
         let eventLogger = logger
         let archiverService = try archiver
             ? Archiver(client: client, configuration: ArchiverConfiguration(historyDirectory: historyDirectory(), keys: try redis.keys()), logger: logger)
             : nil
         let pool = try await CLIEnvironment.installed.makePool(client, configuration, logger) { event in
             // A job archived on the next pass need not wait for the pass timer.
-            if event.written && event.job.removeDelay == 0 { archiverService?.wakeUp() }
+            if event.written && (event.success ? event.job.removeDelay : Int(failedRetention * 1000)) == 0 { archiverService?.wakeUp() }
             guard eventLogger.logLevel <= .info || !event.written else { return }
             var metadata: Logger.Metadata = [
                 "conveyor.job.id": "\(event.job.id)", "conveyor.job.type": "\(event.job.type)",

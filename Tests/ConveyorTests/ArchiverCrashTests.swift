@@ -226,7 +226,7 @@ extension ArchiverTestSupport {
 
     /// Plays a worker: every `tick`, claims and completes up to `perTick` due jobs, until none is left.
     static func finishGradually(_ client: RedisClient, keys: ConveyorKeys, perTick: Int, tick: Duration) async throws {
-        let store = JobStore(client: client, keys: keys, staleAfterMs: 3_600_000)
+        let store = JobStore(client: client, keys: keys, staleAfterMs: 3_600_000, failedRetention: .init(ms: 0))
         while true {
             var claimed = 0
             for partition in keys.partitions {

@@ -63,7 +63,7 @@ enum ArchiverTestSupport {
 
     /// Claims and completes every due job, as a worker would.
     static func finishAllDue(_ client: RedisClient, keys: ConveyorKeys, workerId: String = "archive-test-worker") async throws {
-        let store = JobStore(client: client, keys: keys, staleAfterMs: 3_600_000)
+        let store = JobStore(client: client, keys: keys, staleAfterMs: 3_600_000, failedRetention: .init(ms: 0))
         for partition in keys.partitions {
             while true {
                 let now = Date().milliseconds

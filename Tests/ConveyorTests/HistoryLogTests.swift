@@ -69,7 +69,7 @@ struct HistoryLogTests {
             let directory = Support.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
-            let store = JobStore(client: client, keys: keys, staleAfterMs: 3_600_000)
+            let store = JobStore(client: client, keys: keys, staleAfterMs: 3_600_000, failedRetention: .init(ms: 0))
             // Unrelated jobs of the same type (other users) stay out of the chain.
             try await Support.makeFinishedJobs(client, keys: keys, count: 3, type: "chainTest")
             var chain = [try await scheduler.scheduleJob(UntypedJobConfig(type: "chainTest", userId: 7, autoRescheduleOnFailure: true)).id]

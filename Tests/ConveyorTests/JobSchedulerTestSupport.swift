@@ -79,7 +79,8 @@ struct SchedulerHarness: Sendable {
         try await TestRedis.withClient(poolSize: poolSize) { client, namespace in
             let keys = try ConveyorKeys(namespace: namespace, partitionCount: partitionCount)
             let clock = TestClock(milliseconds: startMilliseconds)
-            var configuration = JobScheduler.Configuration(keys: keys, now: { clock.now })
+            var configuration = JobScheduler.Configuration(keys: keys)
+            configuration.testClock = { clock.now }
             configure(&configuration)
             let harness = SchedulerHarness(
                 client: client, namespace: namespace, keys: keys, clock: clock,
@@ -104,13 +105,14 @@ struct SchedulerHarness: Sendable {
     /// - Returns: The script's outcome code (1 completed, 2 lease lost) and follow-up id.
     @discardableResult
     func complete(
-        _ id: Int, success: Bool, resultJSON: String = "", workerId: String = "worker-1", cronNextDue: Int? = nil
+        _ id: Int, success: Bool, resultJSON: String = "", workerId: String = "worker-1", cronNextDue: Int? = nil,
+        failedKeepMs: Int = 7 * 86_400_000, maxFailed: Int = 10_000
     ) async throws -> (outcome: Int, newJobId: Int) {
         let p = keys.partition(ofJob: id)
         let reply = try await client.eval(ScriptSignature.completeJobs.call(
             p,
             [
-                clock.nowMilliseconds, 3_600_000, keys.partitionCount, p.index, workerId, 3, 1,
+                clock.nowMilliseconds, 3_600_000, keys.partitionCount, p.index, workerId, 3, failedKeepMs, maxFailed, 1,
                 id, success ? "1" : "0", resultJSON, cronNextDue.map(String.init) ?? "",
             ]
         ))

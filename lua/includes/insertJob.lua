@@ -5,17 +5,19 @@
   more than staleAfterMs before now and has not finished, is cancelled BEFORE the insert:
   finished with ok = 0 and r = {"cancelled":true,"replacedBy":<newId>}. The not-started
   one is found through `pending` (there is at most one); the stale running ones through
-  one scan of `running` per script call, kept in ctx.stale.
+  the `stale` index (includes/staleRunningJobs), in O(1) for the pair.
 
-  keys: the script's key table (seq, jobPrefix, due, pending, running, leases, finished).
+  keys: the script's key table (seq, jobPrefix, due, pending, running, leases, finished,
+        stale).
   ctx:  {now = ms, staleAfterMs = ms, partitionCount = n, partitionIndex = i,
-         stale = nil (filled on first use),
-         nextSeq = first reserved sequence number, or nil to INCR per job,
+         staleCutoff = nil (set by the first sweep of the call),
+         nextSeq = first reserved sequence number, or nil to reserve one per job,
          deferred = nil, or {due = {}, pending = {}, cancelled = {}} to leave the `due` ZADD
                     and the `pending` HSET to the caller (flushDeferredInserts), one
                     command each for a whole bulk call}
   job:  {t = type, u = userId, d = JSON or nil, due = ms, cr = cron or nil, tz = zone or nil,
          ar = boolean, ard = ms, rmd = ms, rf = id or nil, a = attempt (>= 1),
+         am = most attempts or nil, bx = backoff cap ms or nil,
          ic = consecutive interruptions before this job (re-runs only), or nil}
   Returns newId (string), cancelled ids (list of strings), and whether a worker must be
   woken (the job is due at or before now, or is now the earliest due job).
@@ -24,16 +26,17 @@
 --- @include "appendChunked"
 --- @include "finishJob"
 --- @include "staleRunningJobs"
+--- @include "reserveIds"
 
 local function insertJob(keys, ctx, job)
   local now = ctx.now
-  -- A bulk call reserves its sequence numbers with one INCRBY (ctx.nextSeq).
+  -- A bulk call reserves its sequence numbers at once (ctx.nextSeq).
   local seq
   if ctx.nextSeq then
     seq = ctx.nextSeq
     ctx.nextSeq = seq + 1
   else
-    seq = rcall("INCR", keys.seq)
+    seq = reserveIds(keys.seq, 1, now, ctx.partitionCount)
   end
   local id = toIntString(seq * ctx.partitionCount + ctx.partitionIndex)
   local pair = job.t .. ":" .. job.u
@@ -50,18 +53,14 @@ local function insertJob(keys, ctx, job)
       if deferred then deferred.cancelled[pendingId] = true end
     end
   end
-  if not ctx.stale then
-    ctx.stale = staleRunningJobs(keys, now, ctx.staleAfterMs)
-  end
-  local stale = ctx.stale[pair]
-  if stale then
+  local stale = staleRunningJobs(keys, ctx, pair)
+  if #stale > 0 then
     replaced = replaced or '{"cancelled":true,"replacedBy":' .. id .. '}'
     for _, staleId in ipairs(stale) do
       if finishJob(keys, staleId, now, false, replaced) then
         cancelled[#cancelled + 1] = staleId
       end
     end
-    ctx.stale[pair] = nil
   end
 
   local nowText = toIntString(now)
@@ -77,6 +76,8 @@ local function insertJob(keys, ctx, job)
   if job.rmd ~= 0 then args[#args + 1] = "rmd"; args[#args + 1] = toIntString(job.rmd) end
   if job.rf then args[#args + 1] = "rf"; args[#args + 1] = job.rf end
   if job.a ~= 1 then args[#args + 1] = "a"; args[#args + 1] = toIntString(job.a) end
+  if job.am then args[#args + 1] = "am"; args[#args + 1] = toIntString(job.am) end
+  if job.bx then args[#args + 1] = "bx"; args[#args + 1] = toIntString(job.bx) end
   if job.ic then args[#args + 1] = "ic"; args[#args + 1] = toIntString(job.ic) end
   args[#args + 1] = "ca"
   args[#args + 1] = nowText

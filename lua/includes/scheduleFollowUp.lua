@@ -5,11 +5,15 @@
     attempt a + 1, ic = interruptions so far. Every scheduled job runs at least once.
   - failed (not interrupted, or interrupted once too often) and ar = 1 -> a retry: due
     now + ard, attempt a + 1. A job interrupted ctx.maxInterruptions times in a row is
-    not retried: it would most likely take its worker down again.
+    not retried: it would most likely take its worker down again. With `am` (most
+    attempts) a job whose attempt a >= am is not retried. With `bx` the delay grows:
+    min(bx, max(ard, 1000) * 2^(a - 1)), then jittered down by up to half (from the
+    microseconds of Redis's TIME: Lua's math.random repeats itself in every script), so
+    failing jobs spread out instead of retrying in lockstep.
   - otherwise, cr is set   -> the next cron run: due cronNextDue (computed by the caller;
     nil means there is none), attempt 1. This also follows a failure that is not retried,
     so a cron chain never ends because one run failed.
-  The new job copies t, u, d, cr, tz, ar, ard, rmd, gets rf = id, and goes through
+  The new job copies t, u, d, cr, tz, ar, ard, rmd, am, bx, gets rf = id, and goes through
   insertJob, so it replaces any matching pending job - unless that pending job was
   scheduled after the finished job started (ca >= st): then the app's newer schedule wins,
   no follow-up is inserted, and the finished job records sb = the newer job's id.
@@ -20,6 +24,7 @@
 ]]
 --- @include "insertJob"
 --- @include "interruptionCount"
+--- @include "retryDelay"
 
 local function scheduleFollowUp(keys, ctx, id, job, outcome, cronNextDue)
   local due, attempt, interruptions
@@ -31,8 +36,8 @@ local function scheduleFollowUp(keys, ctx, id, job, outcome, cronNextDue)
   if outcome == "interrupted" and not gaveUp then
     due = ctx.now
     attempt = (tonumber(job.a) or 1) + 1
-  elseif outcome == "failed" and job.ar == "1" then
-    due = ctx.now + (tonumber(job.ard) or 0)
+  elseif outcome == "failed" and job.ar == "1" and not (job.am and (tonumber(job.a) or 1) >= tonumber(job.am)) then
+    due = ctx.now + retryDelay(job, id)
     attempt = (tonumber(job.a) or 1) + 1
     interruptions = nil
   elseif job.cr and cronNextDue then
@@ -53,7 +58,7 @@ local function scheduleFollowUp(keys, ctx, id, job, outcome, cronNextDue)
   local newId, _, wake = insertJob(keys, ctx, {
     t = job.t, u = job.u, d = job.d, due = due, cr = job.cr, tz = job.tz,
     ar = job.ar == "1", ard = tonumber(job.ard) or 0, rmd = tonumber(job.rmd) or 0,
-    rf = id, a = attempt, ic = interruptions,
+    rf = id, a = attempt, ic = interruptions, am = tonumber(job.am), bx = tonumber(job.bx),
   })
   return newId, wake
 end

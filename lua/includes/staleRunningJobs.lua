@@ -1,26 +1,37 @@
 --[[
-  Finds the running jobs that started more than staleAfterMs before now and have not
-  finished: by the replace rule they count as pending (their worker is presumed dead).
-  Scans `running` once: ZRANGEBYSCORE running -inf (now - staleAfterMs).
+  The running jobs of one pair that started more than staleAfterMs before now and have
+  not finished: by the replace rule they count as pending (their worker is presumed dead).
+  O(jobs of the pair in the index): the index (`stale`, see sweepStaleRunning) is swept
+  once per script call (ctx.staleCutoff). Ids that are no longer running are dropped from
+  the index on the way.
 
-  Returns a table "<type>:<userId>" -> list of job ids (strings).
+  Returns a list of job ids (strings), possibly empty.
 ]]
---- @include "toIntString"
+--- @include "sweepStaleRunning"
 
-local function staleRunningJobs(keys, now, staleAfterMs)
-  local byPair = {}
-  local ids = rcall("ZRANGEBYSCORE", keys.running, "-inf", "(" .. toIntString(now - staleAfterMs))
-  for _, id in ipairs(ids) do
-    local state = rcall("HMGET", keys.jobPrefix .. id, "t", "u", "fi")
-    if state[1] and not state[3] then
-      local pair = state[1] .. ":" .. state[2]
-      local list = byPair[pair]
-      if not list then
-        list = {}
-        byPair[pair] = list
+local function staleRunningJobs(keys, ctx, pair)
+  if not ctx.staleCutoff then
+    ctx.staleCutoff = sweepStaleRunning(keys, ctx.now, ctx.staleAfterMs)
+  end
+  local list = rcall("HGET", keys.stale, pair)
+  if not list then
+    return {}
+  end
+  local stale, keep, seen = {}, {}, 0
+  for id in string.gmatch(list, "%d+") do
+    seen = seen + 1
+    local state = rcall("HMGET", keys.jobPrefix .. id, "st", "fi")
+    if state[1] and not state[2] then
+      keep[#keep + 1] = id
+      if tonumber(state[1]) < ctx.staleCutoff then
+        stale[#stale + 1] = id
       end
-      list[#list + 1] = id
     end
   end
-  return byPair
+  if #keep == 0 then
+    rcall("HDEL", keys.stale, pair)
+  elseif #keep < seen then
+    rcall("HSET", keys.stale, pair, table.concat(keep, " "))
+  end
+  return stale
 end

@@ -30,4 +30,10 @@ enum JobField: String, CaseIterable, Sendable {
     /// Times a worker gave the job back because it does not run its type.
     case releases = "rl"
     case followUpSupersededBy = "sb"
+    /// Most attempts when auto-retried.
+    case maxAttempts = "am"
+    /// Exponential retry backoff's cap, ms.
+    case backoffMaxDelay = "bx"
+    /// How long this failed job is kept in Redis, ms (instead of `rmd`).
+    case failedRetention = "fr"
 }

@@ -4,7 +4,7 @@ import ConveyorRedis
 /// (`KEYS[n] <name>`).
 enum ScriptKey: String, Sendable {
     case seq, jobPrefix, due, pending, running, leases, finished, wake
-    case parked, suspects, claims, archiving, archivers
+    case parked, suspects, claims, archiving, archivers, failed, stale
 }
 
 /// One script of `lua/` and the `KEYS` it takes, in order: the Swift half of
@@ -44,7 +44,7 @@ struct ScriptSignature: Sendable {
 
     static let scheduleJobs = ScriptSignature(
         LuaScripts.scheduleJobs, keyCount: LuaScripts.scheduleJobsKeyCount,
-        keys: [.seq, .jobPrefix, .due, .pending, .running, .leases, .finished, .wake]
+        keys: [.seq, .jobPrefix, .due, .pending, .running, .leases, .finished, .wake, .stale]
     )
     static let claimJobs = ScriptSignature(
         LuaScripts.claimJobs, keyCount: LuaScripts.claimJobsKeyCount,
@@ -52,14 +52,14 @@ struct ScriptSignature: Sendable {
     )
     static let completeJobs = ScriptSignature(
         LuaScripts.completeJobs, keyCount: LuaScripts.completeJobsKeyCount,
-        keys: [.seq, .jobPrefix, .due, .pending, .running, .leases, .finished, .wake]
+        keys: [.seq, .jobPrefix, .due, .pending, .running, .leases, .finished, .wake, .failed, .stale]
     )
     static let renewLeases = ScriptSignature(
         LuaScripts.renewLeases, keyCount: LuaScripts.renewLeasesKeyCount, keys: [.jobPrefix, .running, .leases]
     )
     static let recoverJobs = ScriptSignature(
         LuaScripts.recoverJobs, keyCount: LuaScripts.recoverJobsKeyCount,
-        keys: [.seq, .jobPrefix, .due, .pending, .running, .leases, .finished, .wake, .suspects]
+        keys: [.seq, .jobPrefix, .due, .pending, .running, .leases, .finished, .wake, .suspects, .failed, .stale]
     )
     static let releaseJobs = ScriptSignature(
         LuaScripts.releaseJobs, keyCount: LuaScripts.releaseJobsKeyCount,
@@ -102,6 +102,8 @@ extension ConveyorKeys.Partition {
         case .parked: parked
         case .suspects: suspects
         case .archiving: archiving
+        case .failed: failed
+        case .stale: stale
         case .claims:
             // Only claimJobs takes it, always with a worker id.
             claims(workerId: workerId ?? "")

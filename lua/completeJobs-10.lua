@@ -7,7 +7,8 @@
     (recovered after its lease expired, or cancelled as stale): outcome LEASE_LOST and
     nothing is written for it;
   - else it is finished (fi = now, ok, r, removed from running and leases, added to
-    finished with removeAt = now + rmd), then its follow-up is inserted with the replace
+    finished with removeAt = now + rmd; a failed or interrupted job is kept longer, see
+    includes/keepFailed), then its follow-up is inserted with the replace
     rule (includes/scheduleFollowUp): a re-run if it was interrupted (the worker shut
     down before it ended), a retry if it failed and ar = 1 (due now + ard, attempt + 1),
     else the next cron run if cr is set and cronNextDue is given (attempt 1). All get
@@ -23,6 +24,8 @@
       KEYS[6] leases    ZSET    id -> lease expiry ms
       KEYS[7] finished  ZSET    id -> removeAt ms
       KEYS[8] wake      LIST    wake-up markers
+      KEYS[9] failed    ZSET    id -> finished ms, the failed jobs kept (includes/keepFailed)
+      KEYS[10] stale    HASH    "<type>:<userId>" -> ids of running jobs started before "@swept" (includes/sweepStaleRunning)
 
       ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] staleAfterMs      ms (replace rule of the follow-ups)
@@ -30,8 +33,10 @@
       ARGV[4] partitionIndex    this partition, 0 <= index < partitionCount
       ARGV[5] workerId          id of the completing worker
       ARGV[6] maxInterruptions  consecutive interruptions after which a job is not re-run (>= 1)
-      ARGV[7] N                 number of jobs, 1 ..= 1000
-      then 4 arguments per job, job j (0-based) at ARGV[8 + 4*j ...]:
+      ARGV[7] failedKeepMs      how long a failed job stays in Redis, ms (>= 0)
+      ARGV[8] maxFailed         most failed jobs kept in this partition (>= 1)
+      ARGV[9] N                 number of jobs, 1 ..= 1000
+      then 4 arguments per job, job j (0-based) at ARGV[10 + 4*j ...]:
         +0  id           job id
         +1  status       "1" = succeeded, "0" = failed, "i" = interrupted (shutdown)
         +2  result       JSON text: the run's return value, or the error; "" = null.
@@ -50,6 +55,7 @@ local rcall = redis.call
 local keys = {
   seq = KEYS[1], jobPrefix = KEYS[2], due = KEYS[3], pending = KEYS[4],
   running = KEYS[5], leases = KEYS[6], finished = KEYS[7], wake = KEYS[8],
+  failed = KEYS[9], stale = KEYS[10],
 }
 
 --- @include "checkInt"
@@ -60,6 +66,8 @@ local keys = {
 --- @include "interruptedResult"
 --- @include "redisNow"
 --- @include "wakeWorker"
+--- @include "keepFailed"
+--- @include "forgetStaleRunning"
 
 local COMPLETED, LEASE_LOST = 1, 2
 
@@ -69,9 +77,10 @@ local partitionCount = checkInt(ARGV[3], "partitionCount")
 local partitionIndex = checkInt(ARGV[4], "partitionIndex")
 local workerId = ARGV[5]
 local maxInterruptions = checkInt(ARGV[6], "maxInterruptions")
-local count = checkInt(ARGV[7], "N")
+local keep = {ms = checkInt(ARGV[7], "failedKeepMs"), max = checkInt(ARGV[8], "maxFailed")}
+local count = checkInt(ARGV[9], "N")
 local fieldsPerJob = 4
-local firstJobArg = 8
+local firstJobArg = 10
 
 if partitionCount < 1 or partitionIndex < 0 or partitionIndex >= partitionCount then
   error({err = "ERR conveyor: partitionIndex must be in 0 ..< partitionCount"})
@@ -82,9 +91,12 @@ end
 if maxInterruptions < 1 then
   error({err = "ERR conveyor: maxInterruptions must be >= 1"})
 end
+if keep.ms < 0 or keep.max < 1 then
+  error({err = "ERR conveyor: failedKeepMs must be >= 0 and maxFailed >= 1"})
+end
 -- N bounds every list unpacked below (Lua's C stack limits unpack).
 if count < 1 or count > 1000 or #ARGV ~= firstJobArg - 1 + count * fieldsPerJob then
-  error({err = "ERR conveyor: expected 7 + 4 * N arguments, 1 <= N <= 1000"})
+  error({err = "ERR conveyor: expected 9 + 4 * N arguments, 1 <= N <= 1000"})
 end
 
 -- Validate every entry before the first write (no table per job: the
@@ -120,7 +132,7 @@ for j = 0, count - 1 do
   local id, outcome, resultText = ARGV[base], OUTCOMES[ARGV[base + 1]], ARGV[base + 2]
   local success = outcome == "ok"
   local jobKey = keys.jobPrefix .. id
-  local state = rcall("HMGET", jobKey, "w", "st", "fi", "rmd", "ar", "cr", "ic")
+  local state = rcall("HMGET", jobKey, "w", "st", "fi", "rmd", "ar", "cr", "ic", "t", "u")
   result[2 * j + 1] = LEASE_LOST
   result[2 * j + 2] = 0
   if state[1] == workerId and state[2] and not state[3] then
@@ -134,11 +146,16 @@ for j = 0, count - 1 do
     else
       rcall("HSET", jobKey, "fi", nowText, "ok", success and "1" or "0")
     end
-    local removeDelay = tonumber(state[4])
-    finishedArgs[#finishedArgs + 1] = removeDelay and toIntString(now + removeDelay) or nowText
+    if success then
+      local removeDelay = tonumber(state[4])
+      finishedArgs[#finishedArgs + 1] = removeDelay and toIntString(now + removeDelay) or nowText
+    else
+      finishedArgs[#finishedArgs + 1] = toIntString(keepFailed(keys, id, now, keep))
+    end
     finishedArgs[#finishedArgs + 1] = id
     owned[#owned + 1] = id
     result[2 * j + 1] = COMPLETED
+    forgetStaleRunning(keys, ctx, state[8] .. ":" .. state[9], id, tonumber(state[2]))
     -- Only a retry or a cron job needs the whole record, for its follow-up.
     local cronNextDue = ARGV[base + 3]
     if outcome == "interrupted" or (not success and state[5] == "1") or (state[6] ~= false and cronNextDue ~= "") then

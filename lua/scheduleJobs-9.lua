@@ -16,17 +16,18 @@
       KEYS[6] leases    ZSET    id -> lease expiry ms
       KEYS[7] finished  ZSET    id -> removeAt ms
       KEYS[8] wake      LIST    wake-up markers
+      KEYS[9] stale     HASH    "<type>:<userId>" -> ids of running jobs started before "@swept" (includes/sweepStaleRunning)
 
-      ARGV[1] now               ms since epoch
+      ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] staleAfterMs      ms; a job started longer ago than this and not finished counts as pending
       ARGV[3] partitionCount    number of partitions (>= 1)
       ARGV[4] partitionIndex    this partition, 0 <= index < partitionCount
       ARGV[5] N                 number of jobs, 1 ..= 1000
-      then 11 arguments per job, job j (0-based) at ARGV[6 + 11*j ...]; "" = absent:
+      then 13 arguments per job, job j (0-based) at ARGV[6 + 13*j ...]; "" = absent:
         +0  type        job type name (required)
         +1  userId      decimal integer user id, 0 for system jobs (required)
         +2  data        JSON text; "" = null
-        +3  due         ms since epoch; "" = now
+        +3  due         ms since epoch, kept as given; "+<ms>" = that long after now; "" = now
         +4  cron        cron expression; "" = not a cron job
         +5  tz          cron time zone; "" = UTC
         +6  ar          autoRescheduleOnFailure: "1" = yes; "" or "0" = no
@@ -34,10 +35,14 @@
         +8  rmd         removeDelay, ms; "" = 0
         +9  rf          rescheduledFromJob id; "" = none
         +10 attempt     attempt number >= 1; "" = 1
+        +11 am          most attempts in all when ar = 1 (>= 1); "" = no limit
+        +12 bx          exponential retry backoff up to this many ms (>= 1); "" = a fixed
+                        ard (includes/scheduleFollowUp)
 
     Output:
-      {newId, ...}  one integer id per job, in input order (the jobs each replaced are
-                    finished with {"cancelled":true,"replacedBy":newId}; not listed here)
+      {now, newId, ...}  the script's now (ms), then one integer id per job, in input order
+                    (the jobs each replaced are finished with
+                    {"cancelled":true,"replacedBy":newId}; not listed here)
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
@@ -45,31 +50,47 @@ local rcall = redis.call
 local keys = {
   seq = KEYS[1], jobPrefix = KEYS[2], due = KEYS[3], pending = KEYS[4],
   running = KEYS[5], leases = KEYS[6], finished = KEYS[7], wake = KEYS[8],
+  stale = KEYS[9],
 }
 
 --- @include "checkInt"
 --- @include "toIntString"
 --- @include "insertJob"
 --- @include "wakeWorker"
+--- @include "redisNow"
+--- @include "reserveIds"
 
-local now = checkInt(ARGV[1], "now")
+local now = redisNow(ARGV[1])
 local staleAfterMs = checkInt(ARGV[2], "staleAfterMs")
 local partitionCount = checkInt(ARGV[3], "partitionCount")
 local partitionIndex = checkInt(ARGV[4], "partitionIndex")
 local count = checkInt(ARGV[5], "N")
-local fieldsPerJob = 11
+local fieldsPerJob = 13
 
 if partitionCount < 1 or partitionIndex < 0 or partitionIndex >= partitionCount then
   error({err = "ERR conveyor: partitionIndex must be in 0 ..< partitionCount"})
 end
 -- N is bounded: a call runs alone in Redis, so a huge one would stall every client.
 if count < 1 or count > 1000 or #ARGV ~= 5 + count * fieldsPerJob then
-  error({err = "ERR conveyor: expected 5 + 11 * N arguments, 1 <= N <= 1000"})
+  error({err = "ERR conveyor: expected 5 + 13 * N arguments, 1 <= N <= 1000"})
 end
 
 local function optional(value)
   if value == "" then return nil end
   return value
+end
+
+-- "" = now; "+<ms>" = relative to Redis's clock (a producer's own clock may be off);
+-- else absolute, kept as given.
+local function dueTime(value)
+  if string.sub(value, 1, 1) == "+" then
+    local delay = checkInt(string.sub(value, 2), "due delay")
+    if delay < 0 then
+      error({err = "ERR conveyor: due delay must be >= 0"})
+    end
+    return now + delay
+  end
+  return checkInt(value, "due", now)
 end
 
 -- Validate every job before the first write.
@@ -95,32 +116,37 @@ for j = 0, count - 1 do
   if ard < 0 or rmd < 0 then
     error({err = "ERR conveyor: ard and rmd must be >= 0"})
   end
+  local am = checkInt(ARGV[base + 11], "am", false)
+  local bx = checkInt(ARGV[base + 12], "bx", false)
+  if (am and am < 1) or (bx and bx < 1) then
+    error({err = "ERR conveyor: am and bx must be >= 1"})
+  end
   local rf = optional(ARGV[base + 9])
   if rf then rf = toIntString(checkInt(rf, "rf")) end
   jobs[#jobs + 1] = {
     t = jobType, u = userId, d = optional(ARGV[base + 2]),
-    due = checkInt(ARGV[base + 3], "due", now),
+    due = dueTime(ARGV[base + 3]),
     cr = optional(ARGV[base + 4]), tz = optional(ARGV[base + 5]),
     ar = ar == "1",
     ard = ard, rmd = rmd,
-    rf = rf, a = attempt,
+    rf = rf, a = attempt, am = am or nil, bx = bx or nil,
   }
 end
 
--- One INCRBY reserves every id of the call; the `due` and `pending` writes
+-- One reservation covers every id of the call; the `due` and `pending` writes
 -- are one command each for the call (ctx.deferred); and the "did a new job
 -- become the earliest?" check runs once at the end instead of once per job.
 local ctx = {
   now = now, staleAfterMs = staleAfterMs,
   partitionCount = partitionCount, partitionIndex = partitionIndex,
-  nextSeq = rcall("INCRBY", keys.seq, count) - count + 1,
+  nextSeq = reserveIds(keys.seq, count, now, partitionCount),
   deferEarliestCheck = true,
   deferred = {due = {}, pending = {}, cancelled = {}},
 }
-local result, wake, inserted = {}, false, {}
+local result, wake, inserted = {now}, false, {}
 for i, job in ipairs(jobs) do
   local id, _, wakeNeeded = insertJob(keys, ctx, job)
-  result[i] = tonumber(id)
+  result[i + 1] = tonumber(id)
   inserted[id] = true
   wake = wake or wakeNeeded
 end

@@ -34,6 +34,8 @@
       KEYS[7] finished  ZSET    id -> removeAt ms
       KEYS[8] wake      LIST    wake-up markers
       KEYS[9] suspects  ZSET    id -> when its lease was first seen expired, ms
+      KEYS[10] failed   ZSET    id -> finished ms, the failed jobs kept (includes/keepFailed)
+      KEYS[11] stale    HASH    "<type>:<userId>" -> ids of running jobs started before "@swept" (includes/sweepStaleRunning)
 
       ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] staleAfterMs      ms (replace rule of the follow-ups)
@@ -42,8 +44,10 @@
       ARGV[5] graceMs           how long a lease must stay expired after it is first seen
                                 expired before the job is recovered, ms (>= 0)
       ARGV[6] maxInterruptions  consecutive interruptions after which a job is not re-run (>= 1)
-      ARGV[7] N                 number of candidates, 1 ..= 1000
-      then 2 arguments per candidate, j (0-based) at ARGV[8 + 2*j ...]:
+      ARGV[7] failedKeepMs      how long a recovered (failed) job stays in Redis, ms (>= 0)
+      ARGV[8] maxFailed         most failed jobs kept in this partition (>= 1)
+      ARGV[9] N                 number of candidates, 1 ..= 1000
+      then 2 arguments per candidate, j (0-based) at ARGV[10 + 2*j ...]:
         +0  id           job id
         +1  cronNextDue  ms of the job's next cron run after now; "" = none
 
@@ -60,7 +64,7 @@ local rcall = redis.call
 local keys = {
   seq = KEYS[1], jobPrefix = KEYS[2], due = KEYS[3], pending = KEYS[4],
   running = KEYS[5], leases = KEYS[6], finished = KEYS[7], wake = KEYS[8],
-  suspects = KEYS[9],
+  suspects = KEYS[9], failed = KEYS[10], stale = KEYS[11],
 }
 
 --- @include "checkInt"
@@ -80,9 +84,10 @@ local partitionCount = checkInt(ARGV[3], "partitionCount")
 local partitionIndex = checkInt(ARGV[4], "partitionIndex")
 local graceMs = checkInt(ARGV[5], "graceMs")
 local maxInterruptions = checkInt(ARGV[6], "maxInterruptions")
-local count = checkInt(ARGV[7], "N")
+local keep = {ms = checkInt(ARGV[7], "failedKeepMs"), max = checkInt(ARGV[8], "maxFailed")}
+local count = checkInt(ARGV[9], "N")
 local fieldsPerJob = 2
-local firstJobArg = 8
+local firstJobArg = 10
 
 if partitionCount < 1 or partitionIndex < 0 or partitionIndex >= partitionCount then
   error({err = "ERR conveyor: partitionIndex must be in 0 ..< partitionCount"})
@@ -90,8 +95,11 @@ end
 if graceMs < 0 or maxInterruptions < 1 then
   error({err = "ERR conveyor: graceMs must be >= 0 and maxInterruptions >= 1"})
 end
+if keep.ms < 0 or keep.max < 1 then
+  error({err = "ERR conveyor: failedKeepMs must be >= 0 and maxFailed >= 1"})
+end
 if count < 1 or count > 1000 or #ARGV ~= firstJobArg - 1 + count * fieldsPerJob then
-  error({err = "ERR conveyor: expected 7 + 2 * N arguments, 1 <= N <= 1000"})
+  error({err = "ERR conveyor: expected 9 + 2 * N arguments, 1 <= N <= 1000"})
 end
 
 local entries = {}
@@ -134,7 +142,7 @@ for i, entry in ipairs(entries) do
       -- (A running job without a lease could never be renewed or recovered otherwise.)
       rcall("ZREM", keys.suspects, id)
       local lost = interruptedResult(job, "worker lost", job.w or "", maxInterruptions)
-      finishJob(keys, id, now, false, lost)
+      finishJob(keys, id, now, false, lost, keep)
       local newId, wakeNeeded = scheduleFollowUp(keys, ctx, id, job, "interrupted", entry.cronNextDue)
       result[i] = {RECOVERED, newId and tonumber(newId) or 0}
       wake = wake or wakeNeeded
