@@ -26,6 +26,11 @@ public struct JobScheduler: Sendable {
         public var bulkBatchSize: Int
         /// When set, untyped scheduling accepts only these type names.
         public var knownJobTypes: Set<String>?
+        /// When set, untyped scheduling passes each job's type name and data
+        /// through it and writes nothing if it throws: the scheduler made with a
+        /// registry uses ``JobRegistry/checkInput(typeName:dataJSON:)``, so data
+        /// that does not decode as the job's `Input` is rejected at once.
+        public var inputCheck: (@Sendable (_ typeName: String, _ dataJSON: String?) throws(ConveyorError) -> Void)?
         /// The clock; tests inject one.
         public var now: @Sendable () -> Date
 
@@ -58,10 +63,14 @@ public struct JobScheduler: Sendable {
         self.configuration = configuration
     }
 
-    /// Creates a scheduler that accepts, on the untyped path, only the types of `registry`.
+    /// Creates a scheduler that accepts, on the untyped path, only the types of
+    /// `registry`, with data that decodes as the type's `Input`.
     public init<App>(client: RedisClient, registry: JobRegistry<App>, configuration: Configuration = Configuration()) {
         var configuration = configuration
         configuration.knownJobTypes = Set(registry.typeNames)
+        configuration.inputCheck = { typeName, dataJSON throws(ConveyorError) in
+            try registry.checkInput(typeName: typeName, dataJSON: dataJSON)
+        }
         self.init(client: client, configuration: configuration)
     }
 
@@ -128,6 +137,9 @@ public struct JobScheduler: Sendable {
     }
 
     static func cronSchedule(_ expression: String, timeZone: String) throws(ConveyorError) -> CronSchedule {
+        guard TimeZone(identifier: timeZone) != nil else {
+            throw ConveyorError(.invalidCron, "unknown time zone \"\(timeZone)\": expected an IANA name such as UTC or Europe/Berlin")
+        }
         do {
             return try CronSchedule(expression, timeZoneIdentifier: timeZone)
         } catch {
@@ -156,19 +168,19 @@ public struct JobScheduler: Sendable {
                 "unknown job type \"\(config.type)\"; known types: \(known.sorted().joined(separator: ", "))"
             )
         }
-        var dataJSON: String?
-        if let text = config.dataJSON {
-            do {
-                dataJSON = try JSONValue(jsonText: text).jsonText
-            } catch {
-                throw ConveyorError(.invalidData, "data for \(config.type) is not valid JSON")
-            }
-        }
-        return try validated(JobSpec(
+        let dataJSON = config.dataJSON?.isEmpty == true ? nil : config.dataJSON
+        // Sizes first, then parsing: checked, then stored as written, since re-encoding
+        // would change numbers such as 12345678901234567890 or -0.0 that an Input may read exactly.
+        let spec = try validated(JobSpec(
             type: config.type, userId: config.userId, dataJSON: dataJSON, due: config.due, cron: cron,
             autoRescheduleOnFailure: config.autoRescheduleOnFailure,
             autoRescheduleOnFailureDelay: config.autoRescheduleOnFailureDelay, removeDelay: config.removeDelay
         ))
+        if let dataJSON, (try? JSONValue(jsonText: dataJSON)) == nil {
+            throw ConveyorError(.invalidData, "data for \(config.type) is not valid JSON")
+        }
+        try configuration.inputCheck?(config.type, dataJSON)
+        return spec
     }
 
     private func validated(_ spec: JobSpec) throws(ConveyorError) -> JobSpec {
