@@ -90,9 +90,14 @@ public struct JobScheduler: Sendable {
     /// schedules the next.
     /// - Parameters:
     ///   - config: The job: type, user, data, retry and removal settings.
-    ///   - cron: 5 fields, or 6 with leading seconds; see ``CronSchedule``.
-    ///   - timeZone: IANA name the expression is read in (default UTC).
+    ///   - cron: 5 fields, or 6 with the seconds field first (`*/2 * * * * *`); see ``CronSchedule``.
+    ///   - timeZone: IANA name the expression is read in (default UTC, stored as
+    ///     a `nil` ``WorkerJob/cronTimeZone``).
     /// - Throws: ``ConveyorError`` with code `invalidCron` for a bad expression or zone.
+    ///
+    /// The chain lives in Redis, not in the app: it keeps running with any
+    /// worker after the app exits, until its pending run is cancelled with
+    /// ``cancelJob(id:reason:)`` or replaced by scheduling the same type and user.
     @discardableResult
     public func scheduleCronJob<J: Job>(
         _ config: WorkerJobConfig<J>, cron: String, timeZone: String = "UTC"

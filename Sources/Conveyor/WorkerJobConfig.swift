@@ -18,10 +18,13 @@ public struct WorkerJobConfig<J: Job>: Sendable {
     public var autoRescheduleOnFailure: Bool
     /// Milliseconds between a failure and its retry.
     public var autoRescheduleOnFailureDelay: Int
-    /// Milliseconds a finished job stays in Redis before it is archived.
+    /// Milliseconds a finished job stays in Redis before it may be archived;
+    /// default 0 (an archiver, where one runs, removes it at once, and
+    /// ``JobScheduler/job(id:)`` then returns `nil`; the history log keeps it).
     public var removeDelay: Int
 
-    /// Creates a configuration.
+    /// Creates a configuration. Arguments keep this order: `userId`, `due`,
+    /// `data`, the retry settings, `removeDelay`.
     public init(
         _ type: J.Type,
         userId: Int,
