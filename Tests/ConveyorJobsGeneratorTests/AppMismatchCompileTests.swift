@@ -95,4 +95,28 @@ struct AppMismatchCompileTests {
         #expect(error.contains("'OtherCtx'") && error.contains("'MyApp'"))
         #expect(errors.allSatisfy { $0.hasPrefix("\(result.jobsDirectory)/Other.swift:") }, "\(result.output)")
     }
+
+    @Test("the odd job is the one reported, also when its name sorts first")
+    func oddJobSortsFirst() throws {
+        let result = try Self.typecheck([
+            ("Alpha", Self.job("Alpha", app: "OtherCtx")),
+            ("Beta", Self.job("Beta", app: "MyApp").replacingOccurrences(of: "struct MyApp: Sendable {}", with: "")),
+            ("Gamma", Self.job("Gamma", app: "MyApp")),
+        ])
+        #expect(result.status != 0)
+        let errors = result.output.split(separator: "\n").filter { $0.contains(": error: ") }
+        #expect(!errors.isEmpty)
+        #expect(errors.allSatisfy { $0.hasPrefix("\(result.jobsDirectory)/Alpha.swift:5:") }, "\(result.output)")
+    }
+
+    @Test(
+        "the App a job file names",
+        arguments: [
+            ("struct A: Job {\n    typealias App = Ctx\n}", "Ctx"),
+            ("struct A: Job {\n    func run(_ params: JobParams<My.Ctx, Input>) async throws -> Nothing { Nothing() }\n}", "My.Ctx"),
+            ("struct A: Job {}", nil),
+        ] as [(String, String?)])
+    func appTypeName(source: String, expected: String?) {
+        #expect(JobsGenerator.appTypeName(in: source) == expected)
+    }
 }

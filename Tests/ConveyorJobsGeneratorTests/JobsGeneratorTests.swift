@@ -154,7 +154,7 @@ struct JobsGeneratorTests {
 
                 /// A registry of every job type in `Jobs/`, for a worker pool.
                 ///
-                /// Its `App` is the first job's; every job must use the same `App`,
+                /// Its `App` is the one most jobs name; every job must use the same `App`,
                 /// which is checked at compile time, at the file of a job that differs.
                 static func registry() -> JobRegistry<Echo.App> {
                     var registry = JobRegistry<Echo.App>()
