@@ -8,8 +8,8 @@ public enum ConveyorCLI {
     ///
     /// Exits with status 0 on success, 1 when the command failed (one line on
     /// standard error), 2 for bad usage (the message and the usage text).
-    /// An app with its own `main` calls this with its arguments, e.g. when its
-    /// first argument is `jobs`; see ``main(_:arguments:)``.
+    /// An app with a `main` of its own passes the arguments it does not handle
+    /// itself to ``main(_:arguments:)``.
     public static func main<App>(_ app: CLIApp<App>) async -> Never {
         await main(app, arguments: Array(CommandLine.arguments.dropFirst()))
     }
