@@ -24,7 +24,7 @@ lint:
 
 ## test: the lint, then the whole suite against a private redis-server on a free loopback port; one test at a
 ## time (~3.5 min): the suite starts real worker, archiver and redis-server processes whose
-## timing a parallel run on 2 cores starves
+## timing a parallel run on 2 cores starves; then readme-app (~25 s, ~5 min on its first build)
 test: lint deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	./scripts/with-redis.sh $(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS)
