@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_FLAGS ?=
 
-.PHONY: deps build demo lint test docs bench bench-history chaos clean
+.PHONY: deps build demo lint test readme-app docs bench bench-history chaos clean
 
 ## deps: install libhiredis-dev, redis-server and redis-tools if missing
 deps:
@@ -24,10 +24,17 @@ lint:
 
 ## test: the lint, then the whole suite against a private redis-server on a free loopback port; one test at a
 ## time (~3.5 min): the suite starts real worker, archiver and redis-server processes whose
-## timing a parallel run on 2 cores starves
+## timing a parallel run on 2 cores starves; then readme-app (~25 s, ~5 min on its first build)
 test: lint deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	./scripts/with-redis.sh $(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS)
+	$(MAKE) readme-app
+
+## readme-app: build the README's example app (its Package.swift and files, in .build/readme-app,
+## depending on this checkout by path) and check that it runs as the README says, on a private
+## redis-server; the first run builds Conveyor again in the app's .build, later runs are incremental
+readme-app: deps
+	SWIFT=$(SWIFT) ./scripts/with-redis.sh ./scripts/readme-app.sh
 
 ## docs: the DocC documentation of the Conveyor module (Sources/Conveyor/Docs.docc and the doc
 ## comments), built by swift-docc-plugin into .build/plugins/Swift-DocC/outputs/Conveyor.doccarchive;

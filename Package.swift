@@ -1,6 +1,17 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// hiredis: on Linux its headers (<hiredis/hiredis.h>) and library are on the
+// default search paths, so pkg-config is not asked. Its hiredis.pc adds
+// -D_FILE_OFFSET_BITS=64, a flag SwiftPM refuses with a warning on every build,
+// here and in every app that depends on Conveyor (a no-op on 64-bit Linux, and
+// no off_t is in the API we use). Elsewhere (Homebrew) pkg-config finds them.
+#if os(Linux)
+let hiredisPkgConfig: String? = nil
+#else
+let hiredisPkgConfig: String? = "hiredis"
+#endif
+
 let package = Package(
     name: "Conveyor",
     platforms: [.macOS(.v15)],
@@ -26,7 +37,7 @@ let package = Package(
     targets: [
         .systemLibrary(
             name: "CHiredis",
-            pkgConfig: "hiredis",
+            pkgConfig: hiredisPkgConfig,
             providers: [.apt(["libhiredis-dev"])]
         ),
         // zlib, for the history log's compressed files; only Conveyor imports it.

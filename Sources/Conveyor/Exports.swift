@@ -11,3 +11,10 @@
 @_exported import protocol ConveyorRedis.RESPArgument
 @_exported import enum ConveyorRedis.RESPValue
 @_exported import class ConveyorRedis.EventLoopTaskExecutor
+
+// What an app needs to run a worker pool in process with graceful shutdown
+// on SIGTERM (`ServiceGroup(services: [client, pool], gracefulShutdownSignals:
+// [.sigterm, .sigint], logger: logger)`), without adding
+// swift-service-lifecycle itself; `import ServiceLifecycle` reaches the rest.
+@_exported import class ServiceLifecycle.ServiceGroup
+@_exported import protocol ServiceLifecycle.Service

@@ -77,6 +77,7 @@ public struct JobRegistry<App: Sendable>: Sendable {
     public typealias Runner = @Sendable (_ app: App, _ job: WorkerJob, _ log: Logger) async throws -> String?
 
     private var runners: [String: Runner] = [:]
+    private var inputChecks: [String: @Sendable (String?) throws -> Void] = [:]
 
     /// An empty registry.
     public init() {}
@@ -99,6 +100,52 @@ public struct JobRegistry<App: Sendable>: Sendable {
             if output is Nothing { return nil }
             let encoded = try JSONEncoder.conveyor.encode(output)
             return String(decoding: encoded, as: UTF8.self)
+        }
+        inputChecks[J.typeName] = { dataJSON in
+            _ = try JSONDecoder().decode(J.Input.self, from: Data((dataJSON ?? "null").utf8))
+        }
+    }
+
+    /// Checks that `dataJSON` decodes as the `Input` of the job type stored as
+    /// `typeName`, as a worker will decode it; `nil` data is JSON `null`.
+    ///
+    /// The untyped scheduling path (``UntypedJobConfig``, the CLI's `schedule
+    /// --data`) calls this through ``JobScheduler/Configuration/inputCheck``,
+    /// so data a job could never read is rejected before anything is written.
+    /// - Throws: ``ConveyorError`` with code `unknownJobType` for a type not in
+    ///   the registry, `invalidData` with the decoding error otherwise.
+    public func checkInput(typeName: String, dataJSON: String?) throws(ConveyorError) {
+        guard let check = inputChecks[typeName] else {
+            throw ConveyorError(.unknownJobType, "unknown job type \"\(typeName)\"; known types: \(typeNames.joined(separator: ", "))")
+        }
+        do {
+            try check(dataJSON)
+        } catch {
+            throw ConveyorError(.invalidData, "data for \(typeName) does not decode as its Input: \(Self.describe(error))")
+        }
+    }
+
+    /// A decoding error in one line: what is wrong, and where (`to`, `items[2].id`).
+    static func describe(_ error: any Error) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            let text = codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return text.hasPrefix(".") ? String(text.dropFirst()) : text
+        }
+        func at(_ codingPath: [any CodingKey]) -> String {
+            codingPath.isEmpty ? "" : " at \(path(codingPath))"
+        }
+        guard let error = error as? DecodingError else { return "\(error)" }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing key \"\(key.stringValue)\"\(at(context.codingPath))"
+        case .valueNotFound(_, let context):
+            return "expected a value\(at(context.codingPath)), found null"
+        case .typeMismatch(let type, let context):
+            return "expected \(type)\(at(context.codingPath)): \(context.debugDescription)"
+        case .dataCorrupted(let context):
+            return "\(context.debugDescription)\(at(context.codingPath))"
+        @unknown default:
+            return "\(error)"
         }
     }
 

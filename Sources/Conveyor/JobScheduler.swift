@@ -33,6 +33,11 @@ public struct JobScheduler: Sendable {
         /// Tests only: this host's wall clock (e.g. 5 minutes off), which the
         /// scheduler reads only to reject a cron expression that never fires.
         var testHostClock: (@Sendable () -> Date)?
+        /// When set, untyped scheduling passes each job's type name and data
+        /// through it and writes nothing if it throws: the scheduler made with a
+        /// registry uses ``JobRegistry/checkInput(typeName:dataJSON:)``, so data
+        /// that does not decode as the job's `Input` is rejected at once.
+        public var inputCheck: (@Sendable (_ typeName: String, _ dataJSON: String?) throws(ConveyorError) -> Void)?
 
         /// Creates a configuration with defaults.
         public init(
@@ -61,10 +66,14 @@ public struct JobScheduler: Sendable {
         self.configuration = configuration
     }
 
-    /// Creates a scheduler that accepts, on the untyped path, only the types of `registry`.
+    /// Creates a scheduler that accepts, on the untyped path, only the types of
+    /// `registry`, with data that decodes as the type's `Input`.
     public init<App>(client: RedisClient, registry: JobRegistry<App>, configuration: Configuration = Configuration()) {
         var configuration = configuration
         configuration.knownJobTypes = Set(registry.typeNames)
+        configuration.inputCheck = { typeName, dataJSON throws(ConveyorError) in
+            try registry.checkInput(typeName: typeName, dataJSON: dataJSON)
+        }
         self.init(client: client, configuration: configuration)
     }
 
@@ -84,9 +93,14 @@ public struct JobScheduler: Sendable {
     /// schedules the next.
     /// - Parameters:
     ///   - config: The job: type, user, data, retry and removal settings.
-    ///   - cron: 5 fields, or 6 with leading seconds; see ``CronSchedule``.
-    ///   - timeZone: IANA name the expression is read in (default UTC).
+    ///   - cron: 5 fields, or 6 with the seconds field first (`*/2 * * * * *`); see ``CronSchedule``.
+    ///   - timeZone: IANA name the expression is read in (default UTC, stored as
+    ///     a `nil` ``WorkerJob/cronTimeZone``).
     /// - Throws: ``ConveyorError`` with code `invalidCron` for a bad expression or zone.
+    ///
+    /// The chain lives in Redis, not in the app: it keeps running with any
+    /// worker after the app exits, until its pending run is cancelled with
+    /// ``cancelJob(id:reason:)`` or replaced by scheduling the same type and user.
     @discardableResult
     public func scheduleCronJob<J: Job>(
         _ config: WorkerJobConfig<J>, cron: String, timeZone: String = "UTC"
@@ -131,6 +145,9 @@ public struct JobScheduler: Sendable {
     }
 
     static func cronSchedule(_ expression: String, timeZone: String) throws(ConveyorError) -> CronSchedule {
+        guard TimeZone(identifier: timeZone) != nil else {
+            throw ConveyorError(.invalidCron, "unknown time zone \"\(timeZone)\": expected an IANA name such as UTC or Europe/Berlin")
+        }
         do {
             return try CronSchedule(expression, timeZoneIdentifier: timeZone)
         } catch {
@@ -161,21 +178,21 @@ public struct JobScheduler: Sendable {
                 "unknown job type \"\(config.type)\"; known types: \(known.sorted().joined(separator: ", "))"
             )
         }
-        var dataJSON: String?
-        if let text = config.dataJSON {
-            do {
-                dataJSON = try JSONValue(jsonText: text).jsonText
-            } catch {
-                throw ConveyorError(.invalidData, "data for \(config.type) is not valid JSON")
-            }
-        }
-        return try validated(JobSpec(
+        let dataJSON = config.dataJSON?.isEmpty == true ? nil : config.dataJSON
+        // Sizes first, then parsing: checked, then stored as written, since re-encoding
+        // would change numbers such as 12345678901234567890 or -0.0 that an Input may read exactly.
+        let spec = try validated(JobSpec(
             type: config.type, userId: config.userId, dataJSON: dataJSON, due: config.due, delay: config.delay, cron: cron,
             autoRescheduleOnFailure: config.autoRescheduleOnFailure,
             autoRescheduleOnFailureDelay: config.autoRescheduleOnFailureDelay,
             maxAttempts: config.autoRescheduleOnFailureMaxAttempts, backoff: config.autoRescheduleOnFailureBackoff,
             removeDelay: config.removeDelay
         ))
+        if let dataJSON, (try? JSONValue(jsonText: dataJSON)) == nil {
+            throw ConveyorError(.invalidData, "data for \(config.type) is not valid JSON")
+        }
+        try configuration.inputCheck?(config.type, dataJSON)
+        return spec
     }
 
     private func validated(_ spec: JobSpec) throws(ConveyorError) -> JobSpec {

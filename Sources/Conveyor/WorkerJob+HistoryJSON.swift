@@ -40,7 +40,17 @@ extension WorkerJob {
             Date.appendISO8601(milliseconds: value.milliseconds, to: &bytes)
             bytes.append(UInt8(ascii: "\""))
         }
-        func raw(_ json: String?) { bytes.append(contentsOf: (json ?? "null").utf8) }
+        // Data is stored as the scheduler was given it, so it may hold line
+        // breaks; in valid JSON they can only be whitespace between tokens
+        // (inside strings they are escaped), and a space keeps the record one line.
+        func raw(_ json: String?) {
+            let utf8 = (json ?? "null").utf8
+            if utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }) {
+                bytes.append(contentsOf: utf8.map { $0 == 0x0A || $0 == 0x0D ? UInt8(ascii: " ") : $0 })
+            } else {
+                bytes.append(contentsOf: utf8)
+            }
+        }
         func bool(_ value: Bool?) { raw(value.map { $0 ? "true" : "false" }) }
         func int(_ value: Int?) {
             guard let value else { return raw(nil) }

@@ -27,12 +27,15 @@ public struct WorkerJobConfig<J: Job>: Sendable {
     public var autoRescheduleOnFailureMaxAttempts: Int?
     /// How the delay grows from one retry to the next (default ``RetryBackoff/fixed``).
     public var autoRescheduleOnFailureBackoff: RetryBackoff
-    /// Milliseconds a *successful* job stays in Redis before it is archived
-    /// (default 0). Failed jobs stay for the worker's
+    /// Milliseconds a *successful* job stays in Redis before it may be
+    /// archived; default 0 (an archiver, where one runs, removes it at once,
+    /// and ``JobScheduler/job(id:)`` then returns `nil`; the history log keeps
+    /// it). Failed jobs stay for the worker's
     /// ``WorkerPoolConfiguration/failedJobRetention`` instead.
     public var removeDelay: Int
 
-    /// Creates a configuration.
+    /// Creates a configuration. Arguments keep this order: `userId`, `due`,
+    /// `delay`, `data`, the retry settings, `removeDelay`.
     public init(
         _ type: J.Type,
         userId: Int,

@@ -11,6 +11,10 @@ import Synchronization
 /// // Sources/myapp/main.swift
 /// await ConveyorCLI.main(CLIApp(name: "myapp", registry: WorkerJobType.registry()) { redis in MyApp(redis: redis) })
 /// ```
+///
+/// `name` is the command name in `--help` and usage lines; the registry decides
+/// which types `schedule` and `cron` accept and checks their `--data` against
+/// each type's `Input`; `makeContext` runs once per `worker` process.
 public struct CLIApp<App: Sendable>: Sendable {
     /// The executable's name, for help text.
     public var name: String
@@ -31,6 +35,8 @@ public struct CLIApp<App: Sendable>: Sendable {
 struct CLIEnvironment: Sendable {
     var name: String
     var jobTypeNames: [String]
+    /// Checks untyped data against the registry's `Input` for its type.
+    var inputCheck: (@Sendable (String, String?) throws(ConveyorError) -> Void)?
     /// Builds a worker pool for the app's jobs, type-erased so that
     /// subcommands need not be generic.
     var makePool: @Sendable (RedisClient, WorkerPoolConfiguration, Logger, (@Sendable (WorkerPoolEvent) -> Void)?) async throws -> any Service
@@ -44,8 +50,8 @@ struct CLIEnvironment: Sendable {
     /// The environment installed by ``ConveyorCLI/main(_:)``; a plain one for
     /// commands parsed without it (tests of the argument parser).
     static var installed: CLIEnvironment {
-        current.withLock { $0 } ?? CLIEnvironment(name: "conveyor", jobTypeNames: []) { _, _, _, _ in
-            throw ValidationError("this build of the CLI has no job registry")
+        current.withLock { $0 } ?? CLIEnvironment(name: "conveyor", jobTypeNames: [], inputCheck: nil) { _, _, _, _ in
+            throw CLIError("this build of the CLI has no job registry")
         }
     }
 }

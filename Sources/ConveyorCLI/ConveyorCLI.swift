@@ -5,16 +5,57 @@ import Foundation
 /// The `conveyor` command line, for any app that embeds it.
 public enum ConveyorCLI {
     /// Parses the process arguments and runs the chosen subcommand.
-    public static func main<App>(_ app: CLIApp<App>) async {
+    ///
+    /// Exits with status 0 on success, 1 when the command failed (one line on
+    /// standard error), 2 for bad usage (the message and the usage text).
+    /// An app with a `main` of its own passes the arguments it does not handle
+    /// itself to ``main(_:arguments:)``.
+    public static func main<App>(_ app: CLIApp<App>) async -> Never {
+        await main(app, arguments: Array(CommandLine.arguments.dropFirst()))
+    }
+
+    /// Runs the command line `arguments` (without the executable's name) for
+    /// `app`, then exits the process as ``main(_:)`` does.
+    ///
+    /// ```swift
+    /// // an app whose executable is also its server:
+    /// // `myapp serve` runs the server, `myapp worker` / `myapp jobs list` the CLI.
+    /// let arguments = Array(CommandLine.arguments.dropFirst())
+    /// if arguments.first == "serve" {
+    ///     try await runServer()
+    /// } else {
+    ///     await ConveyorCLI.main(cliApp, arguments: arguments)
+    /// }
+    /// ```
+    public static func main<App>(_ app: CLIApp<App>, arguments: [String]) async -> Never {
+        install(app)
+        do {
+            var command = try ConveyorCommand.parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            CLIExit.exit(for: error)
+        }
+        exit(0)
+    }
+
+    static func install<App>(_ app: CLIApp<App>) {
         CLIEnvironment.install(
-            CLIEnvironment(name: app.name, jobTypeNames: app.registry.typeNames) { client, configuration, logger, onEvent in
+            CLIEnvironment(
+                name: app.name, jobTypeNames: app.registry.typeNames,
+                inputCheck: { typeName, dataJSON throws(ConveyorError) in
+                    try app.registry.checkInput(typeName: typeName, dataJSON: dataJSON)
+                }
+            ) { client, configuration, logger, onEvent in
                 WorkerPool(
                     client: client, registry: app.registry, app: try await app.makeContext(client),
                     configuration: configuration, logger: logger, onEvent: onEvent
                 )
             }
         )
-        await ConveyorCommand.main()
     }
 
     /// Parses `arguments` as the `conveyor` command line would, without
@@ -25,12 +66,20 @@ public enum ConveyorCLI {
 }
 
 struct ConveyorCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "conveyor",
-        abstract: "Redis-backed background jobs: schedule, inspect and run them.",
-        subcommands: [
-            WorkerCommand.self, ScheduleCommand.self, CronCommand.self, JobsCommand.self, PingCommand.self, DemoCommand.self,
-            ArchiverCommand.self, HistoryCommand.self,
+    /// Named after the app that embeds the CLI; `demo` only where the app
+    /// runs the demo's job types (the example app does).
+    static var configuration: CommandConfiguration {
+        let environment = CLIEnvironment.installed
+        var subcommands: [any ParsableCommand.Type] = [
+            WorkerCommand.self, ScheduleCommand.self, CronCommand.self, JobsCommand.self, PingCommand.self,
         ]
-    )
+        if DemoCommand.jobTypes.isSubset(of: environment.jobTypeNames) { subcommands.append(DemoCommand.self) }
+        subcommands += [ArchiverCommand.self, HistoryCommand.self]
+        return CommandConfiguration(
+            commandName: environment.name,
+            abstract: "Redis-backed background jobs: schedule, inspect and run them.",
+            discussion: "Exit status: 0 success, 1 failure (one line on standard error), 2 bad usage.",
+            subcommands: subcommands
+        )
+    }
 }

@@ -11,6 +11,9 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Schedule example jobs (a retrying one and a */2-second cron job among them) and run a worker, printing what runs, until Ctrl-C."
     )
 
+    /// The types the demo schedules; the command exists only in apps that run them all.
+    static let jobTypes: Set<String> = ["echo", "sleep", "flaky", "fail", "noop"]
+
     @Option(name: .long, help: ArgumentHelp("Stop after this many seconds (default: run until Ctrl-C).", valueName: "s"))
     var duration: Double?
 
@@ -34,6 +37,7 @@ struct DemoCommand: AsyncParsableCommand {
         let scheduler = JobScheduler(
             client: client, configuration: .init(keys: keys, knownJobTypes: Set(environment.jobTypeNames))
         )
+        .checkingInput(environment.inputCheck)
         // A fresh start: the demo's own namespace only, with SCAN (the server
         // may be a shared 127.0.0.1:6379, where KEYS would block everyone).
         for partition in keys.partitions {

@@ -70,7 +70,7 @@ struct HistoryCommand: AsyncParsableCommand {
             }
             let jobs = try await log.chain(of: chain, scheduler: scheduler)
             await scheduler?.client.shutdown()
-            guard !jobs.isEmpty else { throw ValidationError("job \(chain) is neither in Redis nor in the history log") }
+            guard !jobs.isEmpty else { throw CLIError("job \(chain) is neither in Redis nor in the history log") }
             if json {
                 for job in jobs { print(JobPrinter.json(job)) }
             } else {
@@ -144,7 +144,7 @@ final class StandardOutput: Sendable {
             let count = buffer.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw ValidationError("cannot write to standard output: \(String(cString: strerror(errno)))")
+                throw CLIError("cannot write to standard output: \(String(cString: strerror(errno)))")
             }
             done += count
         }

@@ -19,9 +19,9 @@ struct JobsCommand: AsyncParsableCommand {
         func run() async throws {
             let scheduler = try await scheduler(redis)
             guard let job = try await scheduler.job(id: id) else {
-                throw ValidationError("no job \(id) in Redis (it never existed, or it was archived)")
+                throw CLIError("no job \(id) in Redis (it never existed, or it was archived)")
             }
-            print(json ? JobPrinter.json(job, pretty: true) : JobPrinter.details(job))
+            print(json ? job.jsonString(pretty: true) : JobPrinter.details(job))
             await scheduler.client.shutdown()
         }
     }
@@ -44,7 +44,7 @@ struct JobsCommand: AsyncParsableCommand {
             let scheduler = try await scheduler(redis)
             let jobs = try await scheduler.jobs(state: state, type: type, userId: user, limit: limit)
             if json {
-                for job in jobs { print(JobPrinter.json(job)) }
+                for job in jobs { print(job.jsonString()) }
             } else {
                 print(JobPrinter.table(jobs))
             }
@@ -65,9 +65,9 @@ struct JobsCommand: AsyncParsableCommand {
             await scheduler.client.shutdown()
             switch outcome {
             case .cancelled: print("cancelled job \(id)")
-            case .notFound: throw ValidationError("no job \(id) in Redis (it never existed, or it was archived)")
-            case .alreadyRunning: throw ValidationError("job \(id) is running; only pending jobs can be cancelled")
-            case .alreadyFinished: throw ValidationError("job \(id) has already finished")
+            case .notFound: throw CLIError("no job \(id) in Redis (it never existed, or it was archived)")
+            case .alreadyRunning: throw CLIError("job \(id) is running; only pending jobs can be cancelled")
+            case .alreadyFinished: throw CLIError("job \(id) has already finished")
             }
         }
     }

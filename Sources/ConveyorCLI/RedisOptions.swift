@@ -44,7 +44,7 @@ struct RedisOptions: ParsableArguments {
             return RedisClient(configuration: try RedisConfiguration(url: url))
         }
         if let local = await Self.localDefault() { return RedisClient(configuration: local) }
-        throw ValidationError(
+        throw CLIError(
             "no Redis server: pass --redis URL or set REDIS_URL (nothing answers on 127.0.0.1:6379). `conveyor demo` starts a private one."
         )
     }
@@ -103,15 +103,13 @@ func parseDue(_ text: String, now: Date = Date()) throws -> Date {
 /// Prints jobs as JSON (one object per line, API field names) or as text.
 enum JobPrinter {
     static func json(_ job: WorkerJob, pretty: Bool = false) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-        return (try? String(decoding: encoder.encode(job), as: UTF8.self)) ?? "{}"
+        job.jsonString(pretty: pretty)
     }
 
     static func details(_ job: WorkerJob) -> String {
         var lines: [(String, String)] = [
             ("id", "\(job.id)"), ("type", job.type), ("userId", "\(job.userId)"), ("state", job.state.rawValue),
-            ("data", job.data.jsonText), ("due", job.due.iso8601Milliseconds),
+            ("data", job.dataJSON ?? "null"), ("due", job.due.iso8601Milliseconds),
             ("started", job.started?.iso8601Milliseconds ?? "-"), ("finished", job.finished?.iso8601Milliseconds ?? "-"),
             ("success", job.success.map { "\($0)" } ?? "-"), ("result", job.resultJSON == nil ? "-" : job.result.jsonText),
             ("cronSchedule", job.cronSchedule.map { "\($0) (\(job.cronTimeZone ?? "UTC"))" } ?? "-"),

@@ -7,7 +7,7 @@ struct JobOptions: ParsableArguments {
     @Option(name: .long, help: "User the job is for (0 = system).")
     var user: Int
 
-    @Option(name: .long, help: "Job input as JSON.")
+    @Option(name: .long, help: "Job input as JSON; it must decode as the job type's Input, and is stored as written.")
     var data: String?
 
     @Flag(name: .customLong("auto-retry"), help: "Schedule a new job when this one fails.")
@@ -36,7 +36,7 @@ struct JobOptions: ParsableArguments {
     }
 
     func print(_ job: WorkerJob) {
-        Swift.print(json ? JobPrinter.json(job) : "scheduled job \(job.id) (\(job.type), user \(job.userId)) due \(job.due.iso8601Milliseconds)")
+        Swift.print(json ? job.jsonString() : "scheduled job \(job.id) (\(job.type), user \(job.userId)) due \(job.due.iso8601Milliseconds)")
     }
 }
 
@@ -49,6 +49,16 @@ func scheduler(_ redis: RedisOptions) async throws -> JobScheduler {
             knownJobTypes: environment.jobTypeNames.isEmpty ? nil : Set(environment.jobTypeNames)
         )
     )
+    .checkingInput(environment.inputCheck)
+}
+
+extension JobScheduler {
+    /// This scheduler, also checking untyped data with `check` (the app's registry).
+    func checkingInput(_ check: (@Sendable (String, String?) throws(ConveyorError) -> Void)?) -> JobScheduler {
+        var configuration = configuration
+        configuration.inputCheck = check
+        return JobScheduler(client: client, configuration: configuration)
+    }
 }
 
 struct ScheduleCommand: AsyncParsableCommand {
@@ -93,16 +103,19 @@ struct CronCommand: AsyncParsableCommand {
     @Argument(help: "Job type (stored name).")
     var type: String
 
-    @Argument(help: "Cron spec: 5 fields, or 6 with leading seconds (\"*/2 * * * * *\"), or @hourly/@daily/...")
+    @Argument(help: "Cron spec: 5 fields, or 6 with seconds first (\"*/2 * * * * *\"), or @hourly/@daily/...")
     var spec: String
 
-    @Option(name: .long, help: "IANA time zone the spec is read in.")
+    @Option(name: .long, help: "IANA time zone the spec is read in (stored as null when UTC).")
     var tz: String = "UTC"
 
     @OptionGroup var job: JobOptions
     @OptionGroup var redis: RedisOptions
 
     func validate() throws {
+        guard TimeZone(identifier: tz) != nil else {
+            throw ValidationError("--tz \"\(tz)\": unknown time zone; expected an IANA name such as UTC or Europe/Berlin")
+        }
         do {
             _ = try CronSchedule(spec, timeZoneIdentifier: tz)
         } catch {

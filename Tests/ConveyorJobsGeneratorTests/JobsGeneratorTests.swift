@@ -154,13 +154,25 @@ struct JobsGeneratorTests {
 
                 /// A registry of every job type in `Jobs/`, for a worker pool.
                 ///
-                /// Its `App` is the first job's; every job must use the same `App`,
-                /// which `register(_:)` checks at compile time.
+                /// Its `App` is the one most jobs name; every job must use the same `App`,
+                /// which is checked at compile time, at the file of a job that differs.
                 static func registry() -> JobRegistry<Echo.App> {
                     var registry = JobRegistry<Echo.App>()
                     registry.register(Echo.self)
-                    registry.register(SendEmail.self)
+            #sourceLocation(file: "/app/Sources/Worker/Jobs/SendEmail.swift", line: 1)
+                    registry.register(SendEmail.self, withTheSameAppAs: Echo.self)
+            #sourceLocation()
                     return registry
+                }
+            }
+
+            extension JobRegistry {
+                /// Registers `job`, whose `App` must be `first`'s: every job in `Jobs/`
+                /// receives the same app context from the worker pool.
+                fileprivate mutating func register<J: Job, First: Job>(
+                    _ job: J.Type, withTheSameAppAs first: First.Type
+                ) where J.App == App {
+                    register(job)
                 }
             }
 

@@ -30,7 +30,7 @@ struct CLIArgumentTests {
             (["schedule", "echo", "--user", "1", "--due", "tomorrow"], "--due"),
             (["schedule", "echo", "--user", "1", "--retry-delay", "-5"], "--retry-delay"),
             (["cron", "echo", "61 * * * *", "--user", "1"], "minute"),
-            (["cron", "echo", "* * * * *", "--user", "1", "--tz", "Mars/Olympus"], "time"),
+            (["cron", "echo", "0 9 * * *", "--user", "1", "--tz", "Mars/Olympus"], "--tz \"Mars/Olympus\": unknown time zone"),
             (["jobs", "list", "--state", "sleeping"], "sleeping"),
             (["worker", "--concurrency", "0"], "--concurrency"),
             (["schedule", "echo", "--user", "1", "--partitions", "0"], "--partitions"),

@@ -75,14 +75,14 @@ struct JobSchedulerTests {
             #expect(read.removeDelay == 0)
             #expect(read.attempt == 1)
 
-            // Untyped, with JSON text: stored as compact JSON with sorted keys.
+            // Untyped, with JSON text: validated, then stored as written (UntypedDataTests).
             let untyped = try await h.scheduler.scheduleJob(UntypedJobConfig(
                 type: "sendEmail", userId: 5, due: h.clock.now.addingTimeInterval(-30),
                 dataJSON: #" { "to" : "a@example.com", "subject": "hi", "n": 12345678901234567 } "#
             ))
             let untypedRead = try await h.requireJob(untyped.id)
             #expect(untypedRead == untyped)
-            #expect(untypedRead.dataJSON == #"{"n":12345678901234567,"subject":"hi","to":"a@example.com"}"#)
+            #expect(untypedRead.dataJSON == #" { "to" : "a@example.com", "subject": "hi", "n": 12345678901234567 } "#)
             #expect(epochMilliseconds(untypedRead.due) == schedulerTestStart - 30_000)
         }
     }
