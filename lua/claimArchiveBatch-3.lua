@@ -14,15 +14,18 @@
       KEYS[2] finished  ZSET    id -> removeAt ms
       KEYS[3] archiving HASH    id -> archiverId of the claim
 
-      ARGV[1] now               ms since epoch; jobs with removeAt <= now are due
+      ARGV[1] now               ms since epoch; jobs with removeAt <= now are due. "" = Redis's
+                                clock (TIME), as production callers send; tests only pass one
       ARGV[2] archiverId        the claiming archiver's identity (non-empty text)
       ARGV[3] maxCount          largest batch, 0..1000; 0 = only return the held batch
 
     Output:
-      {resumed, nextRemoveAt, id1, id2, ...}
+      {resumed, nextRemoveAt, now, id1, id2, ...}
         resumed       1 when the jobs are the batch this archiver already held, else 0
         nextRemoveAt  removeAt ms of the earliest finished job not claimed by anyone after
                       this call, or -1 when there is none
+        now           the time the script used, ms (Redis's clock unless a test passed one):
+                      the caller sleeps until nextRemoveAt on this clock, not its own
         idN           integer ids of the claimed jobs. The caller reads them with plain
                       HGETALLs (pipelined): a claimed finished job's hash does not change
                       until its claimer deletes it, and HGETALL outside Lua costs Redis
@@ -37,8 +40,9 @@ local archivingKey = KEYS[3]
 
 --- @include "checkInt"
 --- @include "toIntString"
+--- @include "redisNow"
 
-local now = checkInt(ARGV[1], "now")
+local now = redisNow(ARGV[1])
 local archiverId = ARGV[2]
 if archiverId == nil or archiverId == "" then
   error({err = "ERR conveyor: archiverId must not be empty"})
@@ -93,7 +97,7 @@ for i = 1, #head, 2 do
   end
 end
 
-local result = {resumed, nextRemoveAt}
+local result = {resumed, nextRemoveAt, now}
 for _, id in ipairs(ids) do
   result[#result + 1] = tonumber(id)
 end

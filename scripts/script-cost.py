@@ -177,7 +177,7 @@ def main():
             before = stats()[1]
             reply = script("claimArchiveBatch", archive_keys, [now + 10, "script-cost-archiver", batch])
             split[0] += stats()[1] - before
-            ids = reply[2:]
+            ids = reply[3:]  # resumed, nextRemoveAt, now, ids...
             if not ids:
                 return
             # The archiver reads the claimed hashes with pipelined HGETALLs; the
