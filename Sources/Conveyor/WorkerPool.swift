@@ -120,6 +120,7 @@ public final class WorkerPool<App: Sendable>: Service {
         let leaseKeeper = LeaseKeeper(pool: self)
         await withDiscardingTaskGroup { group in
             group.addTask { await leaseKeeper.run() }
+            if let watch = ArchiverWatch(pool: self) { group.addTask { await watch.run() } }
             group.addTask { await self.listenForWakeMarkers() }
             await withGracefulShutdownHandler {
                 await self.dispatch(into: &group)
