@@ -52,12 +52,21 @@ if maxCount < 0 or maxCount > 1000 then
   error({err = "ERR conveyor: maxCount must be between 0 and 1000, got " .. toIntString(maxCount)})
 end
 
+-- A member of `finished` that is not an id (written by a foreign version) is never
+-- claimed nor reported as nextRemoveAt: claimed, it would be a held batch the caller can
+-- never finish (it reads ids as integers), so the archiver would resume it forever; as
+-- nextRemoveAt, it would wake the archiver at once, again and again. It stays in
+-- `finished` (`jobs counts` shows it), while the jobs around it are archived.
+local function isId(member)
+  return string.find(member, "^%d+$") ~= nil
+end
+
 local claims = rcall("HGETALL", archivingKey)
 local claimed, claimedCount, mine = {}, 0, {}
 for i = 1, #claims, 2 do
   claimed[claims[i]] = true
   claimedCount = claimedCount + 1
-  if claims[i + 1] == archiverId then
+  if claims[i + 1] == archiverId and isId(claims[i]) then
     mine[#mine + 1] = claims[i]
   end
 end
@@ -73,7 +82,7 @@ elseif maxCount > 0 then
     "LIMIT", 0, maxCount + claimedCount)
   local args = {}
   for _, id in ipairs(candidates) do
-    if #ids < maxCount and not claimed[id] then
+    if #ids < maxCount and not claimed[id] and isId(id) then
       ids[#ids + 1] = id
       args[#args + 1] = id
       args[#args + 1] = archiverId
@@ -91,7 +100,7 @@ end
 local nextRemoveAt = -1
 local head = rcall("ZRANGE", finishedKey, 0, claimedCount, "WITHSCORES")
 for i = 1, #head, 2 do
-  if not claimed[head[i]] then
+  if not claimed[head[i]] and isId(head[i]) then
     nextRemoveAt = tonumber(head[i + 1])
     break
   end

@@ -202,3 +202,41 @@ struct ArchiverRawHashTests {
         for bytes in invalid { #expect(!JSONSyntax.isSingleLineValue(bytes), "\(String(decoding: bytes.prefix(20), as: UTF8.self))") }
     }
 }
+
+@Suite("Members of finished that are not ids")
+struct ForeignFinishedMemberTests {
+    @Test("are left alone: the jobs around them are archived, and the archiver neither resumes them forever nor wakes for them")
+    func foreignMember() async throws {
+        try await TestRedis.withClient { client, ns in
+            let keys = try ConveyorKeys(namespace: ns)
+            let p = keys.partition(0)
+            let directory = Support.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let now = Date().milliseconds
+            _ = try await client.send("ZADD", p.finished, now - 60_000, "legacy-7")
+            _ = try await client.send("HSET", p.job(0) + "legacy-7", "t", "legacy")
+            let jobs = try await Support.makeFinishedJobs(client, keys: keys, count: 12)
+            var configuration = Support.configuration(directory, keys: keys, archiverId: "fm", batchSize: 5)
+            configuration.passInterval = .seconds(1)
+            let events = ArchiverEventLog()
+            try await Support.withArchiver(client, configuration, events: events) { _ async throws in
+                #expect(try await eventually { try await client.send("ZCARD", p.finished).int == 1 })
+                // Idle now: about one claim a second, not one per 20 ms.
+                let before = try await Self.evalCalls(client)
+                try await Task.sleep(for: .seconds(2))
+                let calls = try await Self.evalCalls(client) - before
+                #expect(calls <= 10, "\(calls) script calls in 2 s while idle")
+            }
+            #expect(Set(events.archivedIds) == Set(jobs.map(\.id)))
+            #expect(try await client.send("ZRANGE", p.finished, 0, -1).array?.compactMap(\.string) == ["legacy-7"])
+            #expect(try await client.send("HLEN", p.archiving).int == 0, "never claimed")
+        }
+    }
+
+    static func evalCalls(_ client: RedisClient) async throws -> Int {
+        let info = try #require(try await client.send("INFO", "commandstats").string)
+        return info.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("cmdstat_evalsha:") || $0.hasPrefix("cmdstat_eval:") }
+            .compactMap { line in line.split(separator: "calls=").last?.split(separator: ",").first.flatMap { Int($0) } }
+            .reduce(0, +)
+    }
+}
