@@ -10,30 +10,29 @@ final class RedisClockEstimate: Sendable {
     private let offsetMs = Atomic<Int>(0)
     /// Tests only: replaces Redis's clock (see ``WorkerPoolConfiguration``).
     let testClock: (@Sendable () -> Date)?
-    /// This host's clock: `Date()`, or a skewed one in tests (the estimate
-    /// must come out right whatever it says).
-    private let localClock: @Sendable () -> Date
+    /// This host's wall clock; tests shift it to play a host whose clock is off.
+    let hostClock: @Sendable () -> Date
 
-    init(testClock: (@Sendable () -> Date)?, localClock: (@Sendable () -> Date)? = nil) {
+    init(testClock: (@Sendable () -> Date)?, hostClock: @escaping @Sendable () -> Date = { Date() }) {
         self.testClock = testClock
-        self.localClock = localClock ?? { Date() }
+        self.hostClock = hostClock
     }
 
-    /// This host's time, in ms: what `observe(redisMs:sentAt:)` takes as `sentAt`.
-    var localMs: Int { localClock().milliseconds }
+    /// This host's time, in ms.
+    var hostNowMs: Int { hostClock().milliseconds }
 
     /// The `now` argument of a script: `nil` lets the script read `TIME`.
     var scriptNow: Int? { testClock?().milliseconds }
 
     /// Redis's time, estimated, in ms.
-    var nowMs: Int { testClock?().milliseconds ?? (localMs + offsetMs.load(ordering: .relaxed)) }
+    var nowMs: Int { testClock?().milliseconds ?? (hostNowMs + offsetMs.load(ordering: .relaxed)) }
 
     var now: Date { Date(milliseconds: nowMs) }
 
     /// Records a time a script reported, read between `sentAt` and now (local ms).
     func observe(redisMs: Int, sentAt: Int) {
         guard testClock == nil else { return }
-        let midpoint = (sentAt + localMs) / 2
+        let midpoint = (sentAt + hostNowMs) / 2
         offsetMs.store(redisMs - midpoint, ordering: .relaxed)
     }
 }

@@ -48,7 +48,7 @@ struct ArchiverClockTests {
             defer { try? FileManager.default.removeItem(atPath: directory) }
             var configuration = Support.configuration(directory, keys: keys, archiverId: "skewed")
             // Only the archiver's own decisions see the wrong clock; the script reads TIME.
-            configuration.testLocalClock = { Date().addingTimeInterval(Double(skewMs) / 1000) }
+            configuration.testHostClock = { Date().addingTimeInterval(Double(skewMs) / 1000) }
             // A long pass interval: the archiver must wake for the removeAt
             // itself (on Redis's clock), not when the interval ends.
             configuration.passInterval = .seconds(120)

@@ -71,7 +71,7 @@ public final class Archiver: Service {
         self.client = client
         self.configuration = configuration
         self.store = ArchiveStore(client: client, keys: configuration.keys)
-        self.clock = RedisClockEstimate(testClock: configuration.testClock, localClock: configuration.testLocalClock)
+        self.clock = RedisClockEstimate(testClock: configuration.testClock, hostClock: configuration.testHostClock ?? { Date() })
         self.logger = logger
         self.onEvent = onEvent
     }
@@ -120,7 +120,7 @@ public final class Archiver: Service {
 
     /// `claimArchiveBatch` on Redis's clock; the reply's time corrects the estimate.
     private func claimBatch(_ partition: ConveyorKeys.Partition, archiverId: String, maxCount: Int) async throws -> ArchiveStore.Claim {
-        let sentAt = clock.localMs
+        let sentAt = clock.hostNowMs
         let claim = try await store.claim(partition: partition, now: clock.scriptNow, archiverId: archiverId, maxCount: maxCount)
         clock.observe(redisMs: claim.now, sentAt: sentAt)
         return claim

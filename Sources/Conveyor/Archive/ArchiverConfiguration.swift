@@ -54,7 +54,7 @@ public struct ArchiverConfiguration: Sendable {
     var testClock: (@Sendable () -> Date)?
     /// Tests only: this host's clock (default `Date()`), to run an archiver
     /// whose clock is wrong.
-    var testLocalClock: (@Sendable () -> Date)?
+    var testHostClock: (@Sendable () -> Date)?
 
     /// Creates a configuration with defaults.
     public init(
