@@ -75,6 +75,7 @@ local keys = {
 --- @include "interruptedResult"
 --- @include "redisNow"
 --- @include "wakeWorker"
+--- @include "finishUnreadable"
 
 local RECOVERED, NOT_EXPIRED, NOT_RUNNING, IN_GRACE = 7, 8, 9, 10
 
@@ -127,6 +128,11 @@ for i, entry in ipairs(entries) do
   if not job or job.fi then
     result[i] = {NOT_RUNNING, 0}
     rcall("ZREM", keys.suspects, id)
+  elseif not job.t or not job.u then
+    -- Not a job the scripts wrote: no worker can hold it. Finished for the archiver.
+    finishUnreadable(keys, id, now)
+    rcall("ZREM", keys.suspects, id)
+    result[i] = {RECOVERED, 0}
   elseif lease and tonumber(lease) > now then
     result[i] = {NOT_EXPIRED, 0}
     rcall("ZREM", keys.suspects, id)

@@ -88,9 +88,12 @@ def main():
     scripts = {name.split("-")[0]: expand(name, set()) for name in files}
     # The contract changed with issue 10 (claim tokens, interruptions): measure
     # either layout, so LUA_DIR can point at an older lua/ for a comparison.
-    token_claims = "claimJobs-8.lua" in files
+    token_claims = "claimJobs-8.lua" in files or "claimJobs-9.lua" in files
+    # Issue 11: stale and failed indexes, retry limits (two more fields per job).
+    layout11 = "claimJobs-9.lua" in files
     sha = {name: redis.call("SCRIPT", "LOAD", source) for name, source in scripts.items()}
-    keys = {name: PREFIX + name for name in ["seq", "due", "pending", "running", "leases", "finished", "wake", "archiving", "parked"]}
+    keys = {name: PREFIX + name for name in [
+        "seq", "due", "pending", "running", "leases", "finished", "wake", "archiving", "parked", "failed", "stale"]}
     keys["job"] = PREFIX + "job:"
     every = [keys[name] for name in ["seq", "job", "due", "pending", "running", "leases", "finished", "wake"]]
     jobs, batch = options.jobs, options.batch
@@ -130,8 +133,8 @@ def main():
         for first in range(0, count, 100):
             args = [now, 3_600_000, 1, 0, min(100, count - first)]
             for user in range(first, min(first + 100, count)):
-                args += [job_type, user, "", due, "", "", "", "", "", "", ""]
-            script("scheduleJobs", every, args)
+                args += [job_type, user, "", due, "", "", "", "", "", "", ""] + (["", ""] if layout11 else [])
+            script("scheduleJobs", every + ([keys["stale"]] if layout11 else []), args)
 
     if options.future:
         print(f"scheduling {options.future} jobs due tomorrow first")
@@ -147,7 +150,7 @@ def main():
             if token_claims:
                 # The worker's claims hash; each claim names the previous token, as a worker does.
                 token += 1
-                claim_keys += [keys["parked"], PREFIX + "claims:script-cost-worker"]
+                claim_keys += [keys["parked"], PREFIX + "claims:script-cost-worker"] + ([keys["finished"]] if layout11 else [])
                 claim_args += [token] + ([token - 1] if token > 1 else [])
             reply = script("claimJobs", claim_keys, claim_args)
             header = 2 if token_claims else 1
@@ -158,10 +161,11 @@ def main():
     def complete():
         for first in range(0, len(claimed), batch):
             ids = claimed[first:first + batch]
-            args = [now + 2, 3_600_000, 1, 0, "script-cost-worker"] + ([3] if token_claims else []) + [len(ids)]
+            args = [now + 2, 3_600_000, 1, 0, "script-cost-worker"] + ([3] if token_claims else [])
+            args += ([7 * 86_400_000, 10_000] if layout11 else []) + [len(ids)]
             for job in ids:
                 args += [job, 1, "", ""]
-            script("completeJobs", every, args)
+            script("completeJobs", every + ([keys["failed"], keys["stale"]] if layout11 else []), args)
 
     split = [0, 0, 0]
     plain_hgetall = [0]
@@ -177,7 +181,7 @@ def main():
             before = stats()[1]
             reply = script("claimArchiveBatch", archive_keys, [now + 10, "script-cost-archiver", batch])
             split[0] += stats()[1] - before
-            ids = reply[2:]
+            ids = reply[3:]  # resumed, nextRemoveAt, now, ids...
             if not ids:
                 return
             # The archiver reads the claimed hashes with pipelined HGETALLs; the

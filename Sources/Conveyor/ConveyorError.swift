@@ -28,6 +28,9 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
         /// was written. Workers and the archiver keep running (their scripts may
         /// use memory past the limit) and free memory as jobs finish and are archived.
         public static let redisOutOfMemory = Code("redisOutOfMemory")
+        /// The namespace in Redis was set up with another partition count or
+        /// layout version than this process uses (``ConveyorKeys/verifyLayout(client:)``).
+        public static let layoutMismatch = Code("layoutMismatch")
 
         public var description: String { name }
     }

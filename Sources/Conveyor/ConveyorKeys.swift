@@ -65,6 +65,11 @@ public struct ConveyorKeys: Sendable, Hashable {
     /// Used by plain commands only, never inside a script with partition keys.
     public var archivers: String { "\(namespace):archivers" }
 
+    /// `<namespace>:archiver-alive`: STRING, the identity of the archiver that
+    /// last finished a pass, expiring a minute after it (`SET PX`). Absent:
+    /// no archiver has finished a pass for that long. Plain commands only.
+    public var archiverAlive: String { "\(namespace):archiver-alive" }
+
     /// The keys of partition `index`.
     public func partition(_ index: Int) -> Partition {
         Partition(index: index, prefix: "\(namespace):{p\(index)}:")

@@ -117,6 +117,64 @@ public struct JobInspector: Sendable {
         return counts
     }
 
+    /// Finished jobs waiting for an archiver, and whether one is running.
+    public struct ArchiveBacklog: Sendable, Hashable {
+        /// Finished jobs in Redis, whether their removeAt has passed or not.
+        public var finished: Int
+        /// Finished jobs whose removeAt has passed (by Redis's clock): due for
+        /// archiving, claimed by an archiver or not.
+        public var awaitingArchive: Int
+        /// How long ago the earliest removeAt passed, in ms of Redis's clock;
+        /// `nil` when no finished job is due for archiving.
+        public var oldestOverdueMs: Int?
+        /// The archiver that last finished a pass, if one did within the last
+        /// minute (`<namespace>:archiver-alive`); `nil`: none is running, or
+        /// none can work (each failing pass skips the mark).
+        public var aliveArchiver: String?
+    }
+
+    /// Finished jobs waiting for an archiver, over all partitions, on Redis's
+    /// clock: so `jobs counts` and the workers can tell an archiver that is
+    /// missing from one that is only behind.
+    /// - Parameter now: Tests only: the time to count from (ms); `nil` reads Redis's `TIME`.
+    public func archiveBacklog(now: Int? = nil) async throws(ConveyorError) -> ArchiveBacklog {
+        var nowMs = now ?? 0
+        let replies: [RESPValue]
+        do throws(RedisError) {
+            if now == nil {
+                let time = try await client.send("TIME").array ?? []
+                guard time.count == 2, let seconds = time[0].int, let micros = time[1].int else {
+                    throw RedisError(.unexpectedReply, message: "TIME returned \(time)")
+                }
+                nowMs = seconds * 1000 + micros / 1000
+            }
+            var commands = [RedisCommand("GET", keys.archiverAlive)]
+            for partition in keys.partitions {
+                commands += [
+                    RedisCommand("ZCARD", partition.finished), RedisCommand("ZCOUNT", partition.finished, "-inf", nowMs),
+                    RedisCommand("ZRANGE", partition.finished, 0, 0, "WITHSCORES"),
+                ]
+            }
+            replies = try await client.pipeline(commands)
+        } catch {
+            throw ConveyorError(error)
+        }
+        if let failed = replies.first(where: { if case .error = $0 { true } else { false } }) {
+            throw ConveyorError(.redis, "reading the archive backlog failed: \(failed)")
+        }
+        var backlog = ArchiveBacklog(finished: 0, awaitingArchive: 0, oldestOverdueMs: nil, aliveArchiver: replies[0].string)
+        for index in stride(from: 1, to: replies.count, by: 3) {
+            backlog.finished += replies[index].int ?? 0
+            backlog.awaitingArchive += replies[index + 1].int ?? 0
+            // Scores are whole ms (the scripts write them with toIntString).
+            let head = replies[index + 2].array ?? []
+            if head.count == 2, let removeAt = head[1].int, removeAt <= nowMs {
+                backlog.oldestOverdueMs = max(backlog.oldestOverdueMs ?? 0, nowMs - removeAt)
+            }
+        }
+        return backlog
+    }
+
     /// Pending jobs that a worker gave back because it does not run their
     /// type, by type: they wait for a worker that does (each time a worker
     /// that does not know the type claims one, it is due again after a

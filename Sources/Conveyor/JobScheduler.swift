@@ -59,6 +59,7 @@ public struct JobScheduler: Sendable {
     public let client: RedisClient
     /// The settings.
     public let configuration: Configuration
+    private let layoutGate = LayoutGate()
 
     /// Creates a scheduler.
     public init(client: RedisClient, configuration: Configuration = Configuration()) {
@@ -276,6 +277,7 @@ public struct JobScheduler: Sendable {
 
     /// Sends validated specs: grouped by partition, batched, pipelined.
     func schedule(_ specs: [JobSpec]) async throws(ConveyorError) -> [WorkerJob] {
+        try await layoutGate.verify(configuration.keys, client: client)
         let specs = try await resolvingCronDue(specs)
         let scriptNow: any RESPArgument = configuration.testClock.map { $0().milliseconds } ?? ""
         let keys = configuration.keys

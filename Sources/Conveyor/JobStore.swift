@@ -179,11 +179,33 @@ struct JobStore: Sendable {
         partition: ConveyorKeys.Partition, now: Int?, estimatedNow: Int, graceMs: Int, maxInterruptions: Int = 3,
         limit: Int = 100, lockOwner: String? = nil, lockMs: Int = 1_000
     ) async throws(ConveyorError) -> Int {
+        try await recoveryPass(
+            partition: partition, now: now, estimatedNow: estimatedNow, graceMs: graceMs, maxInterruptions: maxInterruptions,
+            limit: limit, lockOwner: lockOwner, lockMs: lockMs
+        ).recovered
+    }
+
+    /// What one recovery pass did.
+    struct RecoveryPass: Sendable, Equatable {
+        /// Jobs recovered (finished as lost, and re-run unless given up).
+        var recovered = 0
+        /// Candidates whose hash does not parse (an older or foreign version
+        /// wrote it): handed to `recoverJobs` all the same, which finishes them
+        /// as lost; the archiver then archives them raw.
+        var unparseable: [Int] = []
+    }
+
+    /// ``recoverExpired(partition:now:estimatedNow:graceMs:maxInterruptions:limit:lockOwner:lockMs:)``,
+    /// saying also which candidates did not parse.
+    func recoveryPass(
+        partition: ConveyorKeys.Partition, now: Int?, estimatedNow: Int, graceMs: Int, maxInterruptions: Int = 3,
+        limit: Int = 100, lockOwner: String? = nil, lockMs: Int = 1_000
+    ) async throws(ConveyorError) -> RecoveryPass {
         let candidates: [Int]
         do {
             if let lockOwner {
                 let acquired = try await client.send("SET", partition.recoveryLock, lockOwner, "NX", "PX", lockMs)
-                guard acquired == .simpleString("OK") else { return 0 }
+                guard acquired == .simpleString("OK") else { return RecoveryPass() }
             }
             // A candidate read a little early or late is harmless: the script decides.
             candidates = try await client.send("ZRANGEBYSCORE", partition.leases, "-inf", now ?? estimatedNow, "LIMIT", 0, limit)
@@ -191,20 +213,33 @@ struct JobStore: Sendable {
         } catch {
             throw ConveyorError(error)
         }
-        guard !candidates.isEmpty else { return 0 }
+        guard !candidates.isEmpty else { return RecoveryPass() }
         // The next cron run is computed here (the scripts have no cron parser);
         // the script re-checks every candidate, so a stale read is harmless.
-        let jobs = try await JobInspector(client: client, keys: keys).jobs(ids: candidates)
-        var arguments: [any RESPArgument] = [
-            Self.argument(now), staleAfterMs, keys.partitionCount, partition.index, graceMs, maxInterruptions,
-            failedRetention.ms, failedRetention.max, jobs.count,
-        ]
-        for job in jobs {
-            arguments += [job.id, job.nextCronDue(after: Date(milliseconds: now ?? estimatedNow)).map(String.init) ?? ""]
+        let reply = try await eval(ScriptSignature.getJobs.call(partition, candidates))
+        var pass = RecoveryPass()
+        var arguments: [any RESPArgument] = []
+        for entry in reply.array ?? [] {
+            guard let items = entry.array, let id = items.first?.int else { continue }  // {}: gone meanwhile
+            if let job = WorkerJob(id: id, hashFields: items.dropFirst()) {
+                arguments += [id, job.nextCronDue(after: Date(milliseconds: now ?? estimatedNow)).map(String.init) ?? ""]
+                continue
+            }
+            // A hash that does not parse is recovered all the same (no cron
+            // run: its expression cannot be trusted), so it leaves `running`
+            // and reaches the archiver, which keeps it raw. Without the pair
+            // (`t`, `u`) the script finishes it as unreadable (no re-run).
+            pass.unparseable.append(id)
+            arguments += [id, ""]
         }
-        guard !jobs.isEmpty else { return 0 }
-        let reply = try await eval(ScriptSignature.recoverJobs.call(partition, arguments))
-        return (reply.array ?? []).filter { $0.array?.first?.int == ScriptOutcome.recovered.rawValue }.count
+        guard !arguments.isEmpty else { return pass }
+        let header: [any RESPArgument] = [
+            Self.argument(now), staleAfterMs, keys.partitionCount, partition.index, graceMs, maxInterruptions,
+            failedRetention.ms, failedRetention.max, arguments.count / 2,
+        ]
+        let result = try await eval(ScriptSignature.recoverJobs.call(partition, header + arguments))
+        pass.recovered = (result.array ?? []).filter { $0.array?.first?.int == ScriptOutcome.recovered.rawValue }.count
+        return pass
     }
 
     private func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(ConveyorError) -> RESPValue {

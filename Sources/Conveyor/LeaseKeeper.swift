@@ -94,14 +94,20 @@ struct LeaseKeeper<App: Sendable>: Sendable {
     private func recover() async {
         for partition in configuration.keys.partitions {
             do {
-                let recovered = try await pool.store.recoverExpired(
+                let pass = try await pool.store.recoveryPass(
                     partition: partition, now: pool.clock.scriptNow, estimatedNow: pool.clock.nowMs,
                     graceMs: WorkerPool<App>.ms(configuration.recoveryGracePeriod),
                     maxInterruptions: configuration.maxConsecutiveInterruptions,
                     lockOwner: configuration.workerId, lockMs: max(100, WorkerPool<App>.ms(configuration.recoveryInterval) / 2)
                 )
-                if recovered > 0 {
-                    pool.logger.info("recovered jobs of lost workers; they run again", metadata: ["conveyor.recovered": "\(recovered)"])
+                if pass.recovered > 0 {
+                    pool.logger.info("recovered jobs of lost workers; they run again", metadata: ["conveyor.recovered": "\(pass.recovered)"])
+                }
+                if !pass.unparseable.isEmpty {
+                    pool.logger.info(
+                        "running jobs whose hash does not parse (an older or foreign version wrote them) are recovered as lost (without a type or user: finished as unreadable); the archiver keeps them raw",
+                        metadata: ["conveyor.partition": "\(partition.index)", "conveyor.job.ids": "\(pass.unparseable.prefix(20))"]
+                    )
                 }
             } catch {
                 pool.logger.debug("recovery pass failed", metadata: ["conveyor.error": "\(error)"])

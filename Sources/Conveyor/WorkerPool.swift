@@ -120,9 +120,17 @@ public final class WorkerPool<App: Sendable>: Service {
     /// Runs until graceful shutdown or cancellation.
     public func run() async throws {
         logger.debug("worker pool starting", metadata: ["conveyor.worker.id": "\(configuration.workerId)", "conveyor.worker.concurrency": "\(configuration.concurrency)"])
+        // A pool with another partition count would leave partitions unread.
+        let verified = try await withGracefulShutdownHandler {
+            try await configuration.keys.verifyLayoutRetrying(client: client, isStopping: { self.isStopping })
+        } onGracefulShutdown: {
+            self.beginShutdown()
+        }
+        guard verified else { return }
         let leaseKeeper = LeaseKeeper(pool: self)
         await withDiscardingTaskGroup { group in
             group.addTask { await leaseKeeper.run() }
+            if let watch = ArchiverWatch(pool: self) { group.addTask { await watch.run() } }
             group.addTask { await self.listenForWakeMarkers() }
             await withGracefulShutdownHandler {
                 await self.dispatch(into: &group)

@@ -53,6 +53,12 @@ public struct WorkerPoolConfiguration: Sendable {
     public var keys: ConveyorKeys
     /// The replace rule's "started over an hour ago" threshold.
     public var staleAfter: Duration
+    /// Warn in the log (once per episode) when a finished job's removeAt
+    /// passed longer ago than this and no archiver is running (default
+    /// 10 minutes; `nil`: never). See `docs/archiver.md`.
+    public var archiverMissingWarning: Duration? = .seconds(600)
+    /// How often the pool looks for a missing archiver.
+    var archiverCheckInterval: Duration = .seconds(60)
     /// Tests only: a clock that replaces Redis's. `nil` (the default) lets
     /// every script take "now" from Redis (`TIME`), so workers whose clocks
     /// differ agree on leases and due times.

@@ -101,6 +101,16 @@ struct HistoryCommand: AsyncParsableCommand {
         var rows = [header]
         for entry in entries {
             let job = entry.job
+            if let raw = entry.raw {
+                // A hash that did not parse, archived as it was: `--json` prints every field.
+                var row = [
+                    "\(raw.id)", raw.type ?? "?", raw.userId.map { "\($0)" } ?? "?", raw.finished?.iso8601Milliseconds ?? "-", "-", "-",
+                    "raw (\(raw.reason)); see --json",
+                ]
+                if showState { row.insert("raw", at: 3) }
+                rows.append(row)
+                continue
+            }
             let outcome: String = switch job.success {
             case true?: "ok " + String(job.result.jsonText.prefix(50))
             case false?: "failed " + String(job.result.jsonText.prefix(50))

@@ -73,7 +73,15 @@ struct JobsCommand: AsyncParsableCommand {
     }
 
     struct Counts: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Count jobs by state.")
+        static let configuration = CommandConfiguration(
+            abstract: "Count jobs by state.",
+            discussion: """
+                Also counts the finished jobs due for archiving (removeAt passed, by Redis's clock), how long the \
+                oldest has waited past its removeAt, and whether an archiver is running (one finished a pass \
+                within the last minute). --json adds them as awaitingArchive, oldestArchiveOverdueMs (null when \
+                none is due) and aliveArchiver (the archiver's id, or null).
+                """
+        )
 
         @Flag(name: .long, help: "Print JSON.") var json = false
         @OptionGroup var redis: RedisOptions
@@ -82,18 +90,50 @@ struct JobsCommand: AsyncParsableCommand {
             let scheduler = try await scheduler(redis)
             let counts = try await scheduler.counts()
             let parked = try await scheduler.parkedCounts()
+            let archive = try await scheduler.inspector.archiveBacklog()
             await scheduler.client.shutdown()
             let ordered = WorkerJob.State.allCases.map { ($0.rawValue, counts[$0] ?? 0) }
             if json {
                 let byType = parked.keys.sorted().map { "\(JSONValue.string($0).jsonText):\(parked[$0]!)" }.joined(separator: ",")
-                print("{" + ordered.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + ",\"parkedByType\":{\(byType)}}")
+                let archiveFields = [
+                    "\"awaitingArchive\":\(archive.awaitingArchive)",
+                    "\"oldestArchiveOverdueMs\":\(archive.oldestOverdueMs.map(String.init) ?? "null")",
+                    "\"aliveArchiver\":\(archive.aliveArchiver.map { JSONValue.string($0).jsonText } ?? "null")",
+                ]
+                print(
+                    "{" + ordered.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + ",\"parkedByType\":{\(byType)},"
+                        + archiveFields.joined(separator: ",") + "}"
+                )
             } else {
                 for (state, count) in ordered { print("\(state): \(count)") }
                 // Pending jobs no worker has run because none that claimed them knew their type.
                 for type in parked.keys.sorted() {
                     print("pending, waiting for a worker that runs \(JSONValue.string(type).jsonText): \(parked[type]!)")
                 }
+                print(Self.archiveLine(archive))
             }
+        }
+    }
+}
+
+extension JobsCommand.Counts {
+    /// `finished, awaiting archive: N (oldest 12m 5s past its removeAt); archiver: …`.
+    static func archiveLine(_ archive: JobInspector.ArchiveBacklog) -> String {
+        var line = "finished, awaiting archive: \(archive.awaitingArchive)"
+        if let overdue = archive.oldestOverdueMs { line += " (oldest \(duration(overdue)) past its removeAt)" }
+        line += "; archiver: " + (archive.aliveArchiver.map { "running (\($0))" } ?? "none running (no pass in the last minute)")
+        return line
+    }
+
+    /// `950ms`, `42s`, `12m 5s`, `3h 2m`, `4d 1h`.
+    static func duration(_ milliseconds: Int) -> String {
+        let seconds = milliseconds / 1000
+        switch seconds {
+        case ..<1: return "\(milliseconds)ms"
+        case ..<60: return "\(seconds)s"
+        case ..<3600: return "\(seconds / 60)m \(seconds % 60)s"
+        case ..<86_400: return "\(seconds / 3600)h \(seconds % 3600 / 60)m"
+        default: return "\(seconds / 86_400)d \(seconds % 86_400 / 3600)h"
         }
     }
 }

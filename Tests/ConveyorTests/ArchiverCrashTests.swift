@@ -236,7 +236,7 @@ extension ArchiverTestSupport {
                 claimed += jobs.count
                 guard !jobs.isEmpty else { continue }
                 let completions = jobs.map {
-                    JobStore.Completion(id: $0.id, success: $0.id % 4 != 0, resultJSON: #"{"n":\#($0.id)}"#, cronNextDue: nil)
+                    JobStore.Completion(id: $0.id, success: $0.userId % 4 != 0, resultJSON: #"{"n":\#($0.id)}"#, cronNextDue: nil)
                 }
                 _ = try await store.complete(completions, partition: partition, now: Date().milliseconds, workerId: "crash-worker")
             }

@@ -37,8 +37,11 @@ enum ArchiverTestSupport {
     }
 
     /// Schedules `count` jobs and plays a worker that finishes all of them at
-    /// once: every third fails, every fifth carries a payload longer than 64
-    /// bytes (stored in parts). Returns the finished jobs as Redis holds them.
+    /// once: every third user's fails, every fifth carries a payload longer
+    /// than 64 bytes (stored in parts). The failed ones are kept as long as
+    /// `removeDelay` (the worker's failed-job retention), so every job of a
+    /// call is due for archiving at the same time. Returns the finished jobs
+    /// as Redis holds them.
     @discardableResult
     static func makeFinishedJobs(
         _ client: RedisClient, keys: ConveyorKeys, count: Int, firstUser: Int = 1, type: String = "archiveTest",
@@ -57,20 +60,22 @@ enum ArchiverTestSupport {
         for start in stride(from: 0, to: specs.count, by: 1000) {
             created += try await scheduler.schedule(Array(specs[start..<min(start + 1000, specs.count)]))
         }
-        try await finishAllDue(client, keys: keys)
+        try await finishAllDue(client, keys: keys, failedKeepMs: removeDelay)
         return read ? try await scheduler.jobs(ids: created.map(\.id)) : created
     }
 
     /// Claims and completes every due job, as a worker would.
-    static func finishAllDue(_ client: RedisClient, keys: ConveyorKeys, workerId: String = "archive-test-worker") async throws {
-        let store = JobStore(client: client, keys: keys, staleAfterMs: 3_600_000, failedRetention: .init(ms: 0))
+    static func finishAllDue(
+        _ client: RedisClient, keys: ConveyorKeys, workerId: String = "archive-test-worker", failedKeepMs: Int = 0
+    ) async throws {
+        let store = JobStore(client: client, keys: keys, staleAfterMs: 3_600_000, failedRetention: .init(ms: failedKeepMs))
         for partition in keys.partitions {
             while true {
                 let now = Date().milliseconds
                 let (jobs, _, _) = try await store.claim(partition: partition, now: now, workerId: workerId, maxCount: 500, leaseMs: 60_000)
                 if jobs.isEmpty { break }
                 let completions = jobs.map { job in
-                    job.id % 3 == 0
+                    job.userId % 3 == 0
                         ? JobStore.Completion(id: job.id, success: false, resultJSON: #"{"error":"failed on purpose"}"#, cronNextDue: nil)
                         : JobStore.Completion(id: job.id, success: true, resultJSON: #"{"ok":\#(job.id)}"#, cronNextDue: nil)
                 }

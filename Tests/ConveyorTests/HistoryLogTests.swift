@@ -16,7 +16,7 @@ struct HistoryLogTests {
             let clock = TestClock(milliseconds: Date().milliseconds + 60_000)
             var configuration = Support.configuration(directory, keys: keys, archiverId: "rot", batchSize: 7)
             configuration.maxFileSize = 4096
-            configuration.now = { clock.now }
+            configuration.testClock = { clock.now }
             var rounds: [[WorkerJob]] = []
             for (round, type) in ["roundA", "roundB", "roundC"].enumerated() {
                 rounds.append(try await Support.makeFinishedJobs(client, keys: keys, count: 40, firstUser: 1 + round * 1000, type: type))

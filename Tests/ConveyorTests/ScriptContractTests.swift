@@ -130,6 +130,7 @@ struct ScriptContractTests {
         }
         let fields = hash.flatMap { [RESPValue.bulkString(.init(string: $0.key)), .bulkString(.init(string: $0.value))] }
         let job = try #require(WorkerJob(id: 5, hashFields: fields[...]))
+        #expect(RawJobHash.problem(in: fields) == nil, "the archiver's strict check knows every field")
         #expect(job.type == "mail" && job.userId == Int(hash["u"]!) && job.dataJSON == #"{"k":1}"# && job.resultJSON == #"{"k":1}"#)
         #expect(job.createdAt == Date(milliseconds: Int(hash["ca"]!)!))
         #expect(job.due == Date(milliseconds: Int(hash["ca"]!)! + Int(hash["dd"]!)!))

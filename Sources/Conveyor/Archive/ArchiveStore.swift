@@ -12,23 +12,30 @@ struct ArchiveStore: Sendable {
         var resumed: Bool
         /// Every claimed id, including those whose hash is gone.
         var ids: [Int]
-        /// The claimed jobs that still exist, in claim order.
+        /// The claimed jobs that still exist and parse, in claim order.
         var jobs: [WorkerJob]
+        /// The claimed jobs whose hashes do not parse: archived raw.
+        var raw: [RawJobHash] = []
         /// removeAt (ms) of the earliest finished job nobody has claimed.
         var nextRemoveAt: Int?
+        /// The time the script used (ms): Redis's, unless a test passed one.
+        var now: Int = 0
     }
 
     /// Claims up to `maxCount` due finished jobs of one partition for
     /// `archiverId`, or returns the batch it already holds; `maxCount` 0 only
     /// returns a held batch.
-    func claim(partition: ConveyorKeys.Partition, now: Int, archiverId: String, maxCount: Int)
+    /// - Parameter now: ms; `nil` (production) uses Redis's clock. Tests pass one.
+    func claim(partition: ConveyorKeys.Partition, now: Int?, archiverId: String, maxCount: Int)
         async throws(ConveyorError) -> Claim
     {
-        let reply = try await eval(ScriptSignature.claimArchiveBatch.call(partition, [now, archiverId, maxCount]))
-        guard let items = reply.array, items.count >= 2, let resumed = items[0].int, let next = items[1].int else {
+        let reply = try await eval(ScriptSignature.claimArchiveBatch.call(partition, [JobStore.argument(now), archiverId, maxCount]))
+        guard let items = reply.array, items.count >= 3, let resumed = items[0].int, let next = items[1].int,
+            let scriptNow = items[2].int
+        else {
             throw ConveyorError(.redis, "claimArchiveBatch returned \(reply)")
         }
-        let ids = try items.dropFirst(2).map { item throws(ConveyorError) in
+        let ids = try items.dropFirst(3).map { item throws(ConveyorError) in
             guard let id = item.int else { throw ConveyorError(.redis, "claimArchiveBatch returned the id \(item)") }
             return id
         }
@@ -41,13 +48,29 @@ struct ArchiveStore: Sendable {
             throw ConveyorError(error)
         }
         var jobs: [WorkerJob] = []
+        var raw: [RawJobHash] = []
         jobs.reserveCapacity(ids.count)
         for (id, hash) in zip(ids, hashes) {
             if case .error(let message) = hash { throw ConveyorError(.redis, "HGETALL of job \(id) failed: \(message)") }
             // An empty hash: the claimed job is gone; only its claim is deleted.
-            if let fields = hash.array, let job = WorkerJob(id: id, hashFields: fields) { jobs.append(job) }
+            // One that does not parse is archived as it is, never dropped.
+            switch hash.array.flatMap({ RawJobHash.archivable(id: id, hashFields: $0) }) {
+            case .job(let job)?: jobs.append(job)
+            case .raw(let record)?: raw.append(record)
+            case nil: break
+            }
         }
-        return Claim(resumed: resumed == 1, ids: ids, jobs: jobs, nextRemoveAt: next < 0 ? nil : next)
+        return Claim(resumed: resumed == 1, ids: ids, jobs: jobs, raw: raw, nextRemoveAt: next < 0 ? nil : next, now: scriptNow)
+    }
+
+    /// Marks an archiver alive for `ttlMs` (`<namespace>:archiver-alive`):
+    /// workers and `jobs counts` tell "no archiver runs" from "it is behind".
+    func heartbeat(archiverId: String, ttlMs: Int) async throws(ConveyorError) {
+        do {
+            _ = try await client.send("SET", keys.archiverAlive, archiverId, "PX", ttlMs)
+        } catch {
+            throw ConveyorError(error)
+        }
     }
 
     /// Deletes jobs `archiverId` claimed and has made durable; returns the ids deleted.

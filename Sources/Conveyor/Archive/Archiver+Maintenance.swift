@@ -26,7 +26,9 @@ extension Archiver {
             }
             let settings = HistoryMaintenance.Settings(
                 compress: configuration.compressRotatedFiles, retainDays: configuration.retainDays,
-                retainBytes: configuration.retainBytes, tag: archiverId, now: configuration.now()
+                retainBytes: configuration.retainBytes, tag: archiverId,
+                // Compared with file modification times: this host's clock.
+                now: configuration.testClock?() ?? Date()
             )
             let directory = configuration.historyDirectory
             guard var report = try? await io.runIfActive({ HistoryMaintenance.run(directory: directory, settings: settings) }) else { return }

@@ -48,6 +48,14 @@ public final class Archiver: Service {
     let maintenanceWakeup = Wakeup()
     /// The file the last batch went to: a batch to another file means a rotation.
     private let lastFile = Mutex<String?>(nil)
+    /// Redis's clock as the claim replies report it: when to wake for the
+    /// next removeAt, `archivedAt`, file names.
+    let clock: RedisClockEstimate
+
+    /// How long the `archiver-alive` mark lasts after a pass (ms), and how
+    /// often a running archiver refreshes it.
+    static let heartbeatTTLMs = 60_000
+    static let heartbeatInterval = Duration.seconds(10)
 
     /// Creates an archiver.
     /// - Parameters:
@@ -63,6 +71,7 @@ public final class Archiver: Service {
         self.client = client
         self.configuration = configuration
         self.store = ArchiveStore(client: client, keys: configuration.keys)
+        self.clock = RedisClockEstimate(testClock: configuration.testClock, hostClock: configuration.testHostClock ?? { Date() })
         self.logger = logger
         self.onEvent = onEvent
     }
@@ -74,6 +83,12 @@ public final class Archiver: Service {
     /// - Throws: ``ArchiveError`` with code `invalidArgument` for an invalid configuration.
     public func run() async throws {
         try configuration.validate()
+        let verified = try await withGracefulShutdownHandler {
+            try await configuration.keys.verifyLayoutRetrying(client: client, isStopping: { self.isStopping })
+        } onGracefulShutdown: {
+            self.beginShutdown()
+        }
+        guard verified else { return }
         let io = NIOThreadPool(numberOfThreads: 1)
         io.start()
         // Compression and retention get their own thread: compressing a
@@ -106,7 +121,16 @@ public final class Archiver: Service {
 
     var isStopping: Bool { Task.isCancelled || stopping.withLock { $0 } }
 
-    private var nowMs: Int { configuration.now().milliseconds }
+    /// Redis's time, estimated (ms).
+    private var nowMs: Int { clock.nowMs }
+
+    /// `claimArchiveBatch` on Redis's clock; the reply's time corrects the estimate.
+    private func claimBatch(_ partition: ConveyorKeys.Partition, archiverId: String, maxCount: Int) async throws -> ArchiveStore.Claim {
+        let sentAt = clock.hostNowMs
+        let claim = try await store.claim(partition: partition, now: clock.scriptNow, archiverId: archiverId, maxCount: maxCount)
+        clock.observe(redisMs: claim.now, sentAt: sentAt)
+        return claim
+    }
 
     // MARK: The loop
 
@@ -145,6 +169,7 @@ public final class Archiver: Service {
 
         // 3. Passes.
         var needsResume = true
+        var lastHeartbeat: ContinuousClock.Instant?
         while !isStopping {
             do {
                 if needsResume {
@@ -159,14 +184,16 @@ public final class Archiver: Service {
                 let passStart = ContinuousClock.now
                 for partition in configuration.keys.partitions {
                     if isStopping { break }
-                    let claim = try await store.claim(
-                        partition: partition, now: nowMs, archiverId: writer.archiverId, maxCount: configuration.batchSize
-                    )
+                    let claim = try await claimBatch(partition, archiverId: writer.archiverId, maxCount: configuration.batchSize)
                     try await finish(claim, partition: partition, io: io, writer: writer)
                     if claim.resumed || claim.ids.count >= configuration.batchSize { more = true }
                     if let next = claim.nextRemoveAt { nextRemoveAt = min(nextRemoveAt ?? next, next) }
                 }
                 backoff = configuration.retryInitialDelay
+                if lastHeartbeat.map({ ContinuousClock.now - $0 >= Self.heartbeatInterval }) ?? true {
+                    try await store.heartbeat(archiverId: writer.archiverId, ttlMs: Self.heartbeatTTLMs)
+                    lastHeartbeat = .now
+                }
                 if failing {
                     failing = false
                     logger.info("archiver is writing again", metadata: ["conveyor.archiver.id": "\(writer.archiverId)"])
@@ -281,7 +308,7 @@ public final class Archiver: Service {
     /// Finishes every batch `writer`'s identity holds, in every partition.
     private func resumeAll(_ io: NIOThreadPool, _ writer: HistoryWriter) async throws {
         for partition in configuration.keys.partitions {
-            let claim = try await store.claim(partition: partition, now: nowMs, archiverId: writer.archiverId, maxCount: 0)
+            let claim = try await claimBatch(partition, archiverId: writer.archiverId, maxCount: 0)
             try await finish(claim, partition: partition, io: io, writer: writer)
         }
     }
@@ -292,25 +319,40 @@ public final class Archiver: Service {
     {
         guard !claim.ids.isEmpty else { return }
         var toWrite = claim.jobs
+        var rawToWrite = claim.raw
+        let found = claim.jobs.count + claim.raw.count
         if claim.resumed {
             // Only this identity writes these jobs, and its held batch is the
             // last thing it wrote: if any is in the log, it is in the last lines.
             let window = claim.ids.count + configuration.batchSize
             let inLog = try await io.runIfActive { try writer.idsInTail(lineCount: window) }
             toWrite = claim.jobs.filter { !inLog.contains($0.id) }
+            rawToWrite = claim.raw.filter { !inLog.contains($0.id) }
+            let written = toWrite.count + rawToWrite.count
             logger.debug(
                 "archiver resumed a claimed batch",
                 metadata: [
                     "conveyor.archiver.id": "\(writer.archiverId)", "conveyor.partition": "\(partition.index)",
-                    "conveyor.archiver.already_in_log": "\(claim.jobs.count - toWrite.count)", "conveyor.archiver.writing": "\(toWrite.count)",
+                    "conveyor.archiver.already_in_log": "\(found - written)", "conveyor.archiver.writing": "\(written)",
                 ]
             )
-            onEvent?(.resumed(archiverId: writer.archiverId, partition: partition.index, alreadyInLog: claim.jobs.count - toWrite.count, written: toWrite.count))
+            onEvent?(.resumed(archiverId: writer.archiverId, partition: partition.index, alreadyInLog: found - written, written: written))
+        }
+        if let first = rawToWrite.first {
+            // Not an error of the archiver: an older or foreign version wrote these.
+            logger.info(
+                "archiver: job hashes that do not parse are archived raw (every field as a string)",
+                metadata: [
+                    "conveyor.archiver.id": "\(writer.archiverId)", "conveyor.partition": "\(partition.index)",
+                    "conveyor.archiver.raw_count": "\(rawToWrite.count)", "conveyor.job.id": "\(first.id)",
+                    "conveyor.archiver.raw_reason": "\(first.reason)",
+                ]
+            )
         }
         var file: HistoryFile?
-        if !toWrite.isEmpty {
-            let now = configuration.now()
-            let entries = toWrite.map { HistoryEntry(job: $0, archivedAt: now) }
+        if !toWrite.isEmpty || !rawToWrite.isEmpty {
+            let now = clock.now
+            let entries = toWrite.map { HistoryEntry(job: $0, archivedAt: now) } + rawToWrite.map { HistoryEntry(raw: $0, archivedAt: now) }
             file = try await io.runIfActive {
                 let bytes: [UInt8]
                 do {
@@ -325,9 +367,14 @@ public final class Archiver: Service {
         if let file {
             logger.trace(
                 "archived jobs",
-                metadata: ["conveyor.archiver.id": "\(writer.archiverId)", "conveyor.archiver.count": "\(toWrite.count)", "conveyor.archiver.file": "\(file.name)"]
+                metadata: [
+                    "conveyor.archiver.id": "\(writer.archiverId)", "conveyor.archiver.count": "\(toWrite.count + rawToWrite.count)",
+                    "conveyor.archiver.file": "\(file.name)",
+                ]
             )
-            onEvent?(.archived(archiverId: writer.archiverId, partition: partition.index, jobIds: toWrite.map(\.id), file: file.name))
+            onEvent?(
+                .archived(archiverId: writer.archiverId, partition: partition.index, jobIds: toWrite.map(\.id) + rawToWrite.map(\.id), file: file.name)
+            )
             let rotated = lastFile.withLock { last in
                 defer { last = file.name }
                 return last != nil && last != file.name

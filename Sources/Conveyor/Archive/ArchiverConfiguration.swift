@@ -46,8 +46,15 @@ public struct ArchiverConfiguration: Sendable {
     public var retryInitialDelay: Duration
     /// Longest wait between retries; the wait doubles up to it.
     public var retryMaxDelay: Duration
-    /// The clock.
-    public var now: @Sendable () -> Date
+    /// Tests only: a clock that replaces Redis's. `nil` (the default) lets
+    /// `claimArchiveBatch` take "now" from Redis (`TIME`), so archivers whose
+    /// clocks differ agree with the workers on when a job is due for archiving;
+    /// the archiver's own waits, `archivedAt` and file names use Redis's time
+    /// as the replies report it.
+    var testClock: (@Sendable () -> Date)?
+    /// Tests only: this host's clock (default `Date()`), to run an archiver
+    /// whose clock is wrong.
+    var testHostClock: (@Sendable () -> Date)?
 
     /// Creates a configuration with defaults.
     public init(
@@ -63,8 +70,7 @@ public struct ArchiverConfiguration: Sendable {
         retainBytes: Int? = nil,
         maintenanceInterval: Duration = .seconds(30),
         retryInitialDelay: Duration = .milliseconds(500),
-        retryMaxDelay: Duration = .seconds(30),
-        now: @escaping @Sendable () -> Date = { Date() }
+        retryMaxDelay: Duration = .seconds(30)
     ) {
         self.historyDirectory = historyDirectory
         self.keys = keys
@@ -80,7 +86,6 @@ public struct ArchiverConfiguration: Sendable {
         self.lowDiskSpaceBytes = nil
         self.retryInitialDelay = retryInitialDelay
         self.retryMaxDelay = retryMaxDelay
-        self.now = now
     }
 
     /// Checks the settings.

@@ -10,7 +10,10 @@ import NIOPosix
 /// file's sidecar index (`HistoryIndex`) lets a query skip the blocks that
 /// cannot match, and the rest is filtered on raw bytes, decoding only the
 /// records returned. A torn last line (an archiver killed mid-write) is never
-/// returned, and a line that does not parse is skipped. A job written twice
+/// returned, and a line that does not parse is skipped. A raw record (a job
+/// hash that did not parse, archived as it was) is returned by ``entries(matching:oldestFirst:)``
+/// with ``HistoryEntry/raw`` set; it matches a query on its id, and on type,
+/// user and finish time when those could be read from it. A job written twice
 /// (same id and `createdAt`) is returned once. Reading blocks, so it runs on
 /// NIO's shared blocking thread pool, never on the cooperative pool.
 public struct HistoryLog: Sendable {
@@ -39,9 +42,11 @@ public struct HistoryLog: Sendable {
         }
     }
 
-    /// The jobs that match `query`, newest first.
+    /// The jobs that match `query`, newest first. Raw records (hashes that
+    /// did not parse, see ``HistoryEntry/raw``) are not jobs: only
+    /// ``entries(matching:oldestFirst:)`` returns them.
     public func jobs(matching query: HistoryQuery) async throws -> [WorkerJob] {
-        try await entries(matching: query).map(\.job)
+        try await entries(matching: query).compactMap { $0.raw == nil ? $0.job : nil }
     }
 
     /// How much the log takes and how much room its file system has left

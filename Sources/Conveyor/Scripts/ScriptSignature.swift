@@ -48,7 +48,7 @@ struct ScriptSignature: Sendable {
     )
     static let claimJobs = ScriptSignature(
         LuaScripts.claimJobs, keyCount: LuaScripts.claimJobsKeyCount,
-        keys: [.jobPrefix, .due, .pending, .running, .leases, .wake, .parked, .claims]
+        keys: [.jobPrefix, .due, .pending, .running, .leases, .wake, .parked, .claims, .finished]
     )
     static let completeJobs = ScriptSignature(
         LuaScripts.completeJobs, keyCount: LuaScripts.completeJobsKeyCount,

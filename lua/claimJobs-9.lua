@@ -27,6 +27,7 @@
       KEYS[6] wake      LIST    wake-up markers
       KEYS[7] parked    HASH    id -> type, jobs released because no worker knew their type
       KEYS[8] claims    HASH    this worker's claims in flight: token -> space-separated ids
+      KEYS[9] finished  ZSET    id -> removeAt ms (a due job whose hash lacks t or u goes here)
 
       ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] workerId          id of the claiming worker (keep it <= 64 bytes)
@@ -60,11 +61,13 @@ local leasesKey = KEYS[5]
 local wakeKey = KEYS[6]
 local parkedKey = KEYS[7]
 local claimsKey = KEYS[8]
+local finishedKey = KEYS[9]
 
 --- @include "checkInt"
 --- @include "toIntString"
 --- @include "redisNow"
 --- @include "wakeWorker"
+--- @include "finishUnreadable"
 
 local now = redisNow(ARGV[1])
 local workerId = ARGV[2]
@@ -132,7 +135,10 @@ if #ids > 0 then
         if job[i] == "t" then jobType = job[i + 1] elseif job[i] == "u" then userId = job[i + 1] end
       end
     end
-    if jobType then
+    if not jobType or not userId then
+      -- Not a job this script wrote: finished as unreadable for the archiver, not lost.
+      finishUnreadable({jobPrefix = jobPrefix, running = runningKey, leases = leasesKey, finished = finishedKey}, id, now)
+    else
       pairKeys[#pairKeys + 1] = jobType .. ":" .. userId
       pairIds[#pairIds + 1] = id
       rcall("HSET", jobKey, "st", nowText, "w", workerId)
