@@ -121,8 +121,10 @@ public final class WorkerPool<App: Sendable>: Service {
     public func run() async throws {
         logger.debug("worker pool starting", metadata: ["conveyor.worker.id": "\(configuration.workerId)", "conveyor.worker.concurrency": "\(configuration.concurrency)"])
         let leaseKeeper = LeaseKeeper(pool: self)
+        let heartbeat = WorkerHeartbeat(pool: self)
         await withDiscardingTaskGroup { group in
             group.addTask { await leaseKeeper.run() }
+            group.addTask { await heartbeat.run() }
             group.addTask { await self.listenForWakeMarkers() }
             await withGracefulShutdownHandler {
                 await self.dispatch(into: &group)
@@ -141,6 +143,8 @@ public final class WorkerPool<App: Sendable>: Service {
             self.beginShutdown()  // also unblocks the wake listener after a hard stop
             group.cancelAll()
         }
+        // Stopped on purpose: leave the live-worker list now, not at expiry.
+        await heartbeat.remove()
         logger.debug("worker pool stopped", metadata: ["conveyor.worker.id": "\(configuration.workerId)"])
     }
 
