@@ -145,16 +145,15 @@ extension DashboardPages {
         var examined = 0
         var truncated = false
         for partition in configuration.keys.partitions {
-            let page = try await inspector.page(state: .pending, partition: partition.index, limit: 1000, newestFirst: false)
-            var jobs = page.jobs
-            var offset = page.nextOffset
-            while let next = offset, jobs.count < scanLimit {
-                let more = try await inspector.page(state: .pending, partition: partition.index, offset: next, limit: 1000)
-                jobs += more.jobs
-                offset = more.nextOffset
-            }
-            examined += jobs.count
-            if offset != nil { truncated = true }
+            // The earliest pending jobs' `cr` fields in one pipeline; whole jobs only for cron ones.
+            let client = scheduler.client
+            let ids = try await client.send("ZRANGE", partition.due, 0, scanLimit).array?.compactMap(\.int) ?? []
+            if ids.count > scanLimit { truncated = true }
+            let examinedIds = Array(ids.prefix(scanLimit))
+            examined += examinedIds.count
+            let crons = try await client.pipeline(examinedIds.map { RedisCommand("HGET", partition.job($0), "cr") })
+            let cronIds = zip(examinedIds, crons).filter { !$0.1.isNull }.map(\.0)
+            let jobs = try await inspector.jobs(ids: cronIds)
             for job in jobs {
                 guard let expression = job.cronSchedule else { continue }
                 let zone = job.cronTimeZone ?? "UTC"

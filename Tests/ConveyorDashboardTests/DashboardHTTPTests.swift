@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Synchronization
 import Testing
 
 /// The dashboard's routes over HTTP (HummingbirdTesting's in-process router
@@ -16,10 +17,12 @@ struct DashboardHTTPTests {
 
     func withDashboard(
         token: String? = nil, history: String? = nil,
+        prepare: (RedisClient, ConveyorKeys) async throws -> Void = { _, _ in },
         _ body: @Sendable (JobScheduler, any TestClientProtocol) async throws -> Void
     ) async throws {
         try await TestRedis.withClient { client, ns in
             let keys = try ConveyorKeys(namespace: ns)
+            try await prepare(client, keys)
             let dashboard = try Dashboard(
                 client: client, configuration: DashboardConfiguration(token: token, historyDirectory: history, keys: keys, pageSize: 5)
             )
@@ -136,4 +139,56 @@ struct DashboardHTTPTests {
             #expect(try await Self.get(client, "/jobs/999999").0 == .notFound)
         }
     }
+
+    @Test("cron lists cron jobs with their next runs; history searches the log; a chain reaches into the log")
+    func cronHistoryAndArchivedChain() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dashboard-history-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ids = IdBox()
+        try await withDashboard(
+            history: directory,
+            prepare: { client, keys in
+                let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
+                let archived = try await scheduler.scheduleJob(UntypedJobConfig(type: "report", userId: 1, due: Date().addingTimeInterval(3600)))
+                #expect(try await scheduler.cancelJob(id: archived.id) == .cancelled)
+                let rerun = try await scheduler.rerunJob(id: archived.id)
+                let cron = try await scheduler.scheduleCronJob(UntypedJobConfig(type: "digest", userId: 2), cron: "0 9 * * *")
+                let archiver = Archiver(
+                    client: client, configuration: ArchiverConfiguration(historyDirectory: directory, keys: keys, passInterval: .milliseconds(50))
+                )
+                let running = Task { try await archiver.run() }
+                let deadline = ContinuousClock.now + .seconds(20)
+                while try await scheduler.job(id: archived.id) != nil, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                archiver.beginShutdown()
+                try await running.value
+                #expect(try await scheduler.job(id: archived.id) == nil, "archived")
+                ids.set(archived: archived.id, rerun: rerun.id, cron: cron.id)
+            }
+        ) { _, client in
+            let (archived, rerun, cron) = ids.get()
+            let (_, cronPage) = try await Self.get(client, "/cron")
+            #expect(cronPage.contains(#"href="/jobs/\#(cron)""#) && cronPage.contains("0 9 * * *"))
+            #expect(!cronPage.contains(#"href="/jobs/\#(rerun)""#), "not a cron job")
+            #expect(cronPage.contains("T09:00:00.000Z"), "next runs at 09:00 UTC")
+            let (_, history) = try await Self.get(client, "/history?type=report")
+            #expect(history.contains(#"href="/jobs/\#(archived)""#) && history.contains("cancelled"))
+            let (_, none) = try await Self.get(client, "/history?type=digest")
+            #expect(!none.contains(#"href="/jobs/"#) && none.contains("no archived jobs match"))
+            #expect(try await Self.get(client, "/history?since=yesterday").0 == .badRequest)
+            let (_, chain) = try await Self.get(client, "/jobs/\(rerun)")
+            #expect(chain.contains(#"<td><a href="/jobs/\#(archived)">\#(archived)</a></td><td>history</td>"#), "the archived parent, from the log")
+            let (status, archivedPage) = try await Self.get(client, "/jobs/\(archived)")
+            #expect(status == .ok && archivedPage.contains("Archived: read from the history log."))
+        }
+    }
+}
+
+/// Ids a test's preparation hands to its checks.
+final class IdBox: Sendable {
+    private let ids = Mutex((0, 0, 0))
+    func set(archived: Int, rerun: Int, cron: Int) { ids.withLock { $0 = (archived, rerun, cron) } }
+    func get() -> (Int, Int, Int) { ids.withLock { $0 } }
 }
