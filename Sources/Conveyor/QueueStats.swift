@@ -25,24 +25,35 @@ public struct QueueStats: Sendable, Hashable, Codable {
 
     /// Numbers of jobs per state.
     public struct StateCounts: Sendable, Hashable, Codable {
+        /// Waiting for their due time or a worker.
         public var pending: Int
+        /// Claimed by a worker.
         public var running: Int
+        /// Finished, waiting for the archiver.
         public var finished: Int
     }
 
     /// Numbers of jobs per state of one type.
     public struct TypeCounts: Sendable, Hashable, Codable {
+        /// The stored job type name.
         public var type: String
+        /// Pending jobs of the type.
         public var pending: Int
+        /// Running jobs of the type.
         public var running: Int
+        /// Finished jobs of the type still in Redis.
         public var finished: Int
     }
 
     /// The pending job due earliest.
     public struct OldestDue: Sendable, Hashable, Codable {
+        /// The job's id.
         public var id: Int
+        /// Its type.
         public var type: String
+        /// Its user.
         public var userId: Int
+        /// When it became (or becomes) due.
         public var due: Date
         /// How long it has been due (Redis time − due), 0 if not due yet, in ms.
         public var latenessMs: Int
