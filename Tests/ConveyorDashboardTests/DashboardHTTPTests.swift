@@ -16,12 +16,12 @@ struct DashboardHTTPTests {
     static let hostile = "<script>alert(1)</script>"
 
     func withDashboard(
-        token: String? = nil, history: String? = nil,
+        token: String? = nil, history: String? = nil, partitions: Int = 1,
         prepare: (RedisClient, ConveyorKeys) async throws -> Void = { _, _ in },
         _ body: @Sendable (JobScheduler, any TestClientProtocol) async throws -> Void
     ) async throws {
         try await TestRedis.withClient { client, ns in
-            let keys = try ConveyorKeys(namespace: ns)
+            let keys = try ConveyorKeys(namespace: ns, partitionCount: partitions)
             try await prepare(client, keys)
             let dashboard = try Dashboard(
                 client: client, configuration: DashboardConfiguration(token: token, historyDirectory: history, keys: keys, pageSize: 5)
@@ -182,6 +182,23 @@ struct DashboardHTTPTests {
             #expect(chain.contains(#"<td><a href="/jobs/\#(archived)">\#(archived)</a></td><td>history</td>"#), "the archived parent, from the log")
             let (status, archivedPage) = try await Self.get(client, "/jobs/\(archived)")
             #expect(status == .ok && archivedPage.contains("Archived: read from the history log."))
+        }
+    }
+
+    @Test("with several partitions the job list shows one partition at a time, chosen by a field")
+    func partitions() async throws {
+        try await withDashboard(partitions: 3) { scheduler, client in
+            var byPartition: [Int: [Int]] = [:]
+            for user in 1...9 {
+                let job = try await scheduler.scheduleJob(UntypedJobConfig(type: "mail", userId: user))
+                byPartition[job.id % 3, default: []].append(job.id)
+            }
+            for partition in 0..<3 {
+                let (_, page) = try await Self.get(client, "/jobs?state=pending&partition=\(partition)")
+                let listed = Set(page.matches(of: /<tr><td><a href="\/jobs\/(\d+)">/).compactMap { Int($0.1) })
+                #expect(listed == Set(byPartition[partition] ?? []), "partition \(partition)")
+            }
+            #expect(try await Self.get(client, "/jobs?state=pending&partition=3").0 == .badRequest)
         }
     }
 }
