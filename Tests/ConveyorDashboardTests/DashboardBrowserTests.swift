@@ -93,12 +93,30 @@ struct DashboardBrowserTests {
                 return base != nil
             }
             #expect(listening, "dashboard did not start: \((try? String(contentsOfFile: dashboardLog, encoding: .utf8)) ?? "")")
+            // A second dashboard that requires a token.
+            let token = "browser-test-token-\(UInt64.random(in: 0...UInt64.max))"
+            let tokenPath = logDirectory.appendingPathComponent("token").path
+            FileManager.default.createFile(atPath: tokenPath, contents: Data(token.utf8))
+            let guardedLog = logDirectory.appendingPathComponent("dashboard-token.log").path
+            let guarded = try ChildProcess.spawn(
+                BrowserEnvironment.conveyor, arguments: ["dashboard", "--port", "0", "--token-file", tokenPath] + common,
+                standardOutput: guardedLog
+            )
+            defer { guarded.signal(SIGKILL) }
+            var guardedBase: String?
+            let guardedListening = try await Self.eventually {
+                let log = (try? String(contentsOfFile: guardedLog, encoding: .utf8)) ?? ""
+                guardedBase = log.firstMatch(of: /listening on (http:\/\/127\.0\.0\.1:\d+)\//).map { String($0.1) }
+                return guardedBase != nil
+            }
+            #expect(guardedListening)
             let scenario: [String: Any] = [
                 "url": try #require(base), "screenshots": ProcessInfo.processInfo.environment["CONVEYOR_SCREENSHOT_DIR"] ?? logDirectory.path,
                 "hostileType": Self.hostileType, "hostileText": Self.hostileText, "hostileJobId": hostile.id,
                 "counts": ["pending": counts[.pending]!, "running": counts[.running]!, "finished": counts[.finished]!],
                 "workerId": workerId, "filterType": "sleep", "filterTypeCount": 3, "filterUser": 11, "chain": chain,
                 "cancelJobId": toCancel.id, "rerunJobId": failed.id, "deleteJobId": succeeded.id,
+                "tokenUrl": try #require(guardedBase), "token": token,
             ]
             let scenarioPath = logDirectory.appendingPathComponent("scenario.json")
             try JSONSerialization.data(withJSONObject: scenario).write(to: scenarioPath)

@@ -157,6 +157,20 @@ def main():
         check("deleted" in driver.find_element(By.ID, "flash").text, "delete: no confirmation")
         driver.get(base + f"/jobs/{scenario['deleteJobId']}")
         check(driver.find_element(By.ID, "error").text.startswith("no job"), "delete: the job page still shows the job")
+        # A dashboard started with --token-file: nothing without the token, everything with it.
+        guarded = scenario["tokenUrl"].rstrip("/")
+        for path in ("/", f"/jobs/{scenario['hostileJobId']}"):
+            try:
+                urllib.request.urlopen(guarded + path)
+                raise CheckFailed(f"token dashboard: {path} without the token was served")
+            except urllib.error.HTTPError as error:
+                check(error.code == 401, f"token dashboard: {path} without the token got {error.code}, not 401")
+        driver.get(guarded + "/")
+        # Chromium answers the 401 with its basic-auth prompt (or the 401 body): never the overview.
+        check(not driver.find_elements(By.ID, "counts"), "token dashboard: the browser got the overview without the token")
+        driver.get(guarded.replace("http://", f"http://ops:{scenario['token']}@") + "/")
+        check(driver.find_element(By.TAG_NAME, "h1").text == "Overview", "token dashboard: basic auth with the token refused")
+
         done["cancelledJobId"] = pending
         done["deletedJobId"] = scenario["deleteJobId"]
     finally:
