@@ -4,7 +4,7 @@ import Foundation
 /// Operator actions (the dashboard's): run a failed job again, delete a finished one.
 extension JobScheduler {
     /// Runs a failed job again now: schedules a new job with the same type,
-    /// user, data and retry and removal settings, due now, with
+    /// user, data and retry (attempt limit, backoff) and removal settings, due now, with
     /// `rescheduledFromJob` = `id` and `attempt` + 1, so `history --chain`
     /// and the dashboard show it in the job's chain.
     ///
@@ -48,6 +48,7 @@ extension JobScheduler {
         let spec = JobSpec(
             type: job.type, userId: job.userId, dataJSON: job.dataJSON, due: nil, cron: nil,
             autoRescheduleOnFailure: job.autoRescheduleOnFailure, autoRescheduleOnFailureDelay: job.autoRescheduleOnFailureDelay,
+            maxAttempts: job.autoRescheduleOnFailureMaxAttempts, backoff: job.autoRescheduleOnFailureBackoff,
             removeDelay: job.removeDelay, rescheduledFromJob: job.id, attempt: job.attempt + 1
         )
         return try await schedule([spec])[0]

@@ -44,7 +44,11 @@ extension DashboardPages {
             ("success", job.success.map { "\($0)" } ?? "-", nil), ("result", job.resultJSON == nil ? "-" : job.result.jsonText, nil),
             ("cronSchedule", job.cronSchedule ?? "-", nil), ("cronTimeZone", job.cronTimeZone ?? (job.cronSchedule == nil ? "-" : "UTC"), nil),
             ("autoRescheduleOnFailure", "\(job.autoRescheduleOnFailure)", nil),
-            ("autoRescheduleOnFailureDelay", "\(job.autoRescheduleOnFailureDelay) ms", nil), ("removeDelay", "\(job.removeDelay) ms", nil),
+            ("autoRescheduleOnFailureDelay", "\(job.autoRescheduleOnFailureDelay) ms", nil),
+            ("autoRescheduleOnFailureMaxAttempts", job.autoRescheduleOnFailureMaxAttempts.map(String.init) ?? "-", nil),
+            ("autoRescheduleOnFailureBackoff", Self.backoff(job.autoRescheduleOnFailureBackoff), nil),
+            ("removeDelay", "\(job.removeDelay) ms", nil),
+            ("failedRetention", job.failedRetention.map { "\($0) ms" } ?? "-", nil),
             ("removeAt", job.removeAt?.iso8601Milliseconds ?? "-", nil),
             ("rescheduledFromJob", job.rescheduledFromJob.map(String.init) ?? "-", job.rescheduledFromJob),
             ("attempt", "\(job.attempt)", nil), ("createdAt", job.createdAt.iso8601Milliseconds, nil),
@@ -55,6 +59,13 @@ extension DashboardPages {
             var row: [String: Any] = ["name": name, "value": value]
             if let link { row["link"] = link }
             return row
+        }
+    }
+
+    static func backoff(_ backoff: RetryBackoff) -> String {
+        switch backoff {
+        case .fixed: "fixed"
+        case .exponential(let maxDelay): "exponential, at most \(maxDelay.components.seconds) s"
         }
     }
 

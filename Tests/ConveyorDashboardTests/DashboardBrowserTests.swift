@@ -76,7 +76,9 @@ struct DashboardBrowserTests {
                 return finished == 5 && workers == 1
             }
             #expect(settled, "the worker ran the chain and the two jobs, and announced itself")
-            let chain = try await inspector.jobs(state: .finished, type: "flaky", userId: 1).map(\.id)
+            // In creation order, as the page shows it (finished order differs: failed jobs are kept longer).
+            let chain = try await inspector.jobs(state: .finished, type: "flaky", userId: 1)
+                .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }.map(\.id)
             #expect(chain.count == 3 && chain.first == flaky.id)
             let workerId = try #require(try await inspector.liveWorkers().first?.id)
             let counts = try await inspector.counts()
