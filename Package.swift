@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "ConveyorRedis", targets: ["ConveyorRedis"]),
         .library(name: "Conveyor", targets: ["Conveyor"]),
         .library(name: "ConveyorCLI", targets: ["ConveyorCLI"]),
+        // The web dashboard (issue 12): Hummingbird + swift-mustache; the core does not depend on it.
+        .library(name: "ConveyorDashboard", targets: ["ConveyorDashboard"]),
         // A throwaway redis-server and a key namespace per test, for apps' own tests.
         .library(name: "ConveyorTesting", targets: ["ConveyorTesting"]),
         .executable(name: "conveyor", targets: ["conveyor"]),
@@ -31,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         // `make docs` (swift package generate-documentation); a command plugin, built only when run.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
@@ -88,11 +92,23 @@ let package = Package(
             capability: .buildTool(),
             dependencies: [.target(name: "ConveyorJobsGenerator")]
         ),
+        // Server-rendered operator UI over Conveyor's read and action APIs.
+        .target(
+            name: "ConveyorDashboard",
+            dependencies: [
+                "Conveyor",
+                "ConveyorRedis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "ConveyorCLI",
             dependencies: [
                 "ConveyorTesting",
                 "Conveyor",
+                "ConveyorDashboard",
                 "ConveyorRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -180,6 +196,14 @@ let package = Package(
         .testTarget(
             name: "ConveyorTestSupportTests",
             dependencies: ["ConveyorTestSupport", "ConveyorRedis"]
+        ),
+        .testTarget(
+            name: "ConveyorDashboardTests",
+            dependencies: [
+                "ConveyorDashboard", "Conveyor", "ConveyorRedis", "ConveyorTestSupport", "ConveyorTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "ConveyorJobsGeneratorTests",

@@ -14,6 +14,8 @@
     else the next cron run if cr is set and cronNextDue is given (attempt 1). All get
     rf = id.
   Wakes one idle worker if a follow-up is due at or before now or became the earliest.
+  Counts the finished jobs per outcome in `<prefix>stats:<minute>` (built from jobPrefix,
+  same hash tag; minute = now / 60000; expires after 65 min), for `conveyor stats`.
 
     Input:
       KEYS[1] seq       STRING  id counter
@@ -98,6 +100,10 @@ end
 if count < 1 or count > 1000 or #ARGV ~= firstJobArg - 1 + count * fieldsPerJob then
   error({err = "ERR conveyor: expected 9 + 4 * N arguments, 1 <= N <= 1000"})
 end
+-- The per-minute counters' key is built from jobPrefix, so it must end in "job:".
+if string.sub(keys.jobPrefix, -4) ~= "job:" then
+  error({err = "ERR conveyor: jobPrefix must end with job:"})
+end
 
 -- Validate every entry before the first write (no table per job: the
 -- loops below read ARGV again).
@@ -167,6 +173,25 @@ if #owned > 0 then
   rcall("ZREM", keys.running, unpack(owned))
   rcall("ZREM", keys.leases, unpack(owned))
   rcall("ZADD", keys.finished, unpack(finishedArgs))
+end
+
+-- Per-minute counters of finished jobs by outcome (conveyor stats, the
+-- dashboard's chart), in the same step as the state change: never one without the other.
+if #owned > 0 then
+  local tally = {ok = 0, failed = 0, interrupted = 0}
+  for j = 0, count - 1 do
+    if result[2 * j + 1] == COMPLETED then
+      local outcome = OUTCOMES[ARGV[firstJobArg + j * fieldsPerJob + 1]]
+      tally[outcome] = tally[outcome] + 1
+    end
+  end
+  local statsKey = string.sub(keys.jobPrefix, 1, -5) .. "stats:" .. toIntString(math.floor(now / 60000))
+  for _, outcome in ipairs({"ok", "failed", "interrupted"}) do
+    if tally[outcome] > 0 then
+      rcall("HINCRBY", statsKey, outcome, tally[outcome])
+    end
+  end
+  rcall("EXPIRE", statsKey, 3900)
 end
 
 -- Phase 2: follow-ups, after every finished job left `running`, so the

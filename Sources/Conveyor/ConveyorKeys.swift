@@ -56,6 +56,12 @@ public struct ConveyorKeys: Sendable, Hashable {
         /// HASH job id → identity of the archiver that claimed it.
         public var archiving: String { prefix + "archiving" }
 
+        /// HASH of one minute's completions in this partition, `<prefix>stats:<minute>`
+        /// (minute = Redis time in ms / 60000): fields `ok`, `failed`, `interrupted`.
+        /// Written by `completeJobs`, which derives the name from `jobPrefix`;
+        /// expires after about an hour.
+        public func stats(minute: Int) -> String { prefix + "stats:" + String(minute) }
+
         /// The hash of one job.
         public func job(_ id: Int) -> String { jobPrefix + String(id) }
     }
@@ -69,6 +75,15 @@ public struct ConveyorKeys: Sendable, Hashable {
     /// last finished a pass, expiring a minute after it (`SET PX`). Absent:
     /// no archiver has finished a pass for that long. Plain commands only.
     public var archiverAlive: String { "\(namespace):archiver-alive" }
+
+    /// `<namespace>:workers`: SET of the ids of workers that announced
+    /// themselves; an id whose ``worker(_:)`` key expired is dropped by the
+    /// next heartbeat of any worker. Plain commands only.
+    public var workers: String { "\(namespace):workers" }
+
+    /// `<namespace>:worker:<id>`: STRING, one worker's ``LiveWorker`` record
+    /// as JSON, expiring three heartbeat intervals after its last heartbeat.
+    public func worker(_ id: String) -> String { "\(namespace):worker:\(id)" }
 
     /// The keys of partition `index`.
     public func partition(_ index: Int) -> Partition {

@@ -128,9 +128,11 @@ public final class WorkerPool<App: Sendable>: Service {
         }
         guard verified else { return }
         let leaseKeeper = LeaseKeeper(pool: self)
+        let heartbeat = WorkerHeartbeat(pool: self)
         await withDiscardingTaskGroup { group in
             group.addTask { await leaseKeeper.run() }
             if let watch = ArchiverWatch(pool: self) { group.addTask { await watch.run() } }
+            group.addTask { await heartbeat.run() }
             group.addTask { await self.listenForWakeMarkers() }
             await withGracefulShutdownHandler {
                 await self.dispatch(into: &group)
@@ -149,6 +151,8 @@ public final class WorkerPool<App: Sendable>: Service {
             self.beginShutdown()  // also unblocks the wake listener after a hard stop
             group.cancelAll()
         }
+        // Stopped on purpose: leave the live-worker list now, not at expiry.
+        await heartbeat.remove()
         logger.debug("worker pool stopped", metadata: ["conveyor.worker.id": "\(configuration.workerId)"])
     }
 

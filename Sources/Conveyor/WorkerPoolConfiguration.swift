@@ -47,6 +47,9 @@ public struct WorkerPoolConfiguration: Sendable {
     public var maxRetainedFailedJobs: Int
     /// Longest idle block on `wake` before looking again.
     public var maxIdleWait: Duration
+    /// How often the pool announces itself as a ``LiveWorker`` (default 5 s);
+    /// its record expires after three intervals without a heartbeat.
+    public var heartbeatInterval: Duration
     /// This worker's id, stored on the jobs it claims.
     public var workerId: String
     /// Key layout; all processes must agree.
@@ -83,6 +86,7 @@ public struct WorkerPoolConfiguration: Sendable {
         failedJobRetention: Duration = .seconds(7 * 86_400),
         maxRetainedFailedJobs: Int = 10_000,
         maxIdleWait: Duration = .seconds(2),
+        heartbeatInterval: Duration = .seconds(5),
         workerId: String = WorkerPoolConfiguration.defaultWorkerId(),
         keys: ConveyorKeys = try! ConveyorKeys(),
         staleAfter: Duration = .seconds(3600)
@@ -101,6 +105,7 @@ public struct WorkerPoolConfiguration: Sendable {
         self.failedJobRetention = failedJobRetention
         self.maxRetainedFailedJobs = maxRetainedFailedJobs
         self.maxIdleWait = maxIdleWait
+        self.heartbeatInterval = heartbeatInterval
         self.workerId = workerId
         self.keys = keys
         self.staleAfter = staleAfter

@@ -13,6 +13,10 @@ enum ScriptOutcome: Int, Sendable, CaseIterable {
     case inGrace = 10
     case released = 11
     case superseded = 12
+    // 20...: the operator's scripts (deleteFinishedJob); 13...19 left to the worker's.
+    case deleted = 20
+    case notFinished = 21
+    case beingArchived = 22
 
     init(reply: RESPValue) throws(ConveyorError) {
         guard let code = reply.int, let outcome = ScriptOutcome(rawValue: code) else {
@@ -32,4 +36,16 @@ public enum CancelOutcome: Sendable, Hashable {
     case alreadyRunning
     /// The job had finished already.
     case alreadyFinished
+}
+
+/// What ``JobScheduler/deleteFinishedJob(id:)`` did.
+public enum DeleteOutcome: Sendable, Hashable {
+    /// The finished job was deleted from Redis; it will not be archived.
+    case deleted
+    /// No job has that id (never existed, or archived).
+    case notFound
+    /// The job is pending or running; only finished jobs are deleted.
+    case notFinished
+    /// An archiver is writing the job to the history log right now.
+    case beingArchived
 }

@@ -68,6 +68,9 @@ struct ScriptSignature: Sendable {
     static let cancelJob = ScriptSignature(
         LuaScripts.cancelJob, keyCount: LuaScripts.cancelJobKeyCount, keys: [.jobPrefix, .due, .pending, .running, .leases, .finished]
     )
+    static let deleteFinishedJob = ScriptSignature(
+        LuaScripts.deleteFinishedJob, keyCount: LuaScripts.deleteFinishedJobKeyCount, keys: [.jobPrefix, .finished, .archiving]
+    )
     static let getJobs = ScriptSignature(LuaScripts.getJobs, keyCount: LuaScripts.getJobsKeyCount, keys: [.jobPrefix])
     static let claimArchiveBatch = ScriptSignature(
         LuaScripts.claimArchiveBatch, keyCount: LuaScripts.claimArchiveBatchKeyCount, keys: [.jobPrefix, .finished, .archiving]
@@ -82,7 +85,7 @@ struct ScriptSignature: Sendable {
 
     /// Every script, for the contract test.
     static let all: [ScriptSignature] = [
-        scheduleJobs, claimJobs, completeJobs, renewLeases, recoverJobs, releaseJobs, cancelJob, getJobs,
+        scheduleJobs, claimJobs, completeJobs, renewLeases, recoverJobs, releaseJobs, cancelJob, deleteFinishedJob, getJobs,
         claimArchiveBatch, deleteArchivedJobs, releaseArchiveClaims, bindArchiver,
     ]
 }
