@@ -12,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 { command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1; } || missing+=(redis-tools)
 # The TLS tests make a throwaway CA and certificates with openssl.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# rediss:// without a CA file verifies against the system trust store (a TLS test checks it).
+[ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

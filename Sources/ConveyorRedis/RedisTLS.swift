@@ -41,6 +41,14 @@ enum RedisTLS {
         do {
             return try NIOSSLContext(configuration: configuration)
         } catch {
+            if settings.caFile == nil, settings.certificateFile == nil {
+                // Nothing of the caller's was loaded: the system trust store is what failed.
+                throw RedisError(
+                    .tlsConfiguration,
+                    message: "cannot load the system trust store (install ca-certificates, or pass --tls-ca-file)",
+                    underlying: error
+                )
+            }
             throw RedisError(
                 .tlsConfiguration,
                 message: "cannot use the TLS settings (\(reason(of: error) ?? "rejected by BoringSSL"); does the key belong to the certificate?)",
