@@ -49,6 +49,15 @@ enum RedisTLS {
                     underlying: error
                 )
             }
+            if case NIOSSLError.failedToLoadPrivateKey = error, let key = settings.privateKeyFile,
+                let certificate = settings.certificateFile
+            {
+                throw RedisError(
+                    .tlsConfiguration,
+                    message: "the private key \(key) does not belong to the client certificate \(certificate)",
+                    underlying: error
+                )
+            }
             throw RedisError(
                 .tlsConfiguration,
                 message: "cannot use the TLS settings (\(reason(of: error) ?? "rejected by BoringSSL"); does the key belong to the certificate?)",
@@ -135,11 +144,19 @@ enum RedisTLS {
             )
         case let token?
         where token.contains("CERTIFICATE_REQUIRED") || token.contains("BAD_CERTIFICATE")
-            || token.contains("UNKNOWN_CA") || token.contains("HANDSHAKE_FAILURE"):
+            || token.contains("UNKNOWN_CA") || token.contains("CERTIFICATE_UNKNOWN"):
+            // The server's alerts about the client's certificate (mutual TLS).
             let mine =
                 settings.certificateFile.map { "does not accept the client certificate \($0)" }
                 ?? "requires a client certificate (--tls-cert-file and --tls-key-file)"
             return RedisError(.tlsHandshakeFailed, message: "TLS: \(endpoint) \(mine) (\(token))", underlying: error)
+        case let token? where token.contains("HANDSHAKE_FAILURE"):
+            let hint = settings.certificateFile == nil ? "; does it require a client certificate?" : ""
+            return RedisError(
+                .tlsHandshakeFailed,
+                message: "TLS: \(endpoint) refused the handshake (no common protocol version or cipher\(hint)) (\(token))",
+                underlying: error
+            )
         case let token? where token.contains("WRONG_VERSION_NUMBER") || token.contains("PACKET_LENGTH_TOO_LONG"):
             return RedisError(
                 .tlsHandshakeFailed,
@@ -160,7 +177,7 @@ enum RedisTLS {
         }
     }
 
-    /// The BoringSSL reason (`CERTIFICATE_VERIFY_FAILED`, `TLSV13_ALERT_CERTIFICATE_REQUIRED`, ...)
+    /// The BoringSSL reason (`CERTIFICATE_VERIFY_FAILED`, `TLSV1_ALERT_CERTIFICATE_REQUIRED`, ...)
     /// from an error's text: `error:...:SSL routines:OPENSSL_internal:<REASON>`.
     static func reason(of error: any Error) -> String? {
         let text = String(describing: error)

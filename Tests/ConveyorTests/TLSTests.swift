@@ -157,6 +157,7 @@ struct TLSTests {
             try Self.configuration(url, caFile: pki.caFile, certificateFile: pki.clientCertificateFile, keyFile: pki.otherClientKeyFile)
         )
         #expect(mismatched?.code == .tlsConfiguration, "\(String(describing: mismatched))")
+        #expect(mismatched?.message.contains("does not belong to the client certificate") == true, "\(String(describing: mismatched))")
 
         let client = RedisClient(
             configuration: try Self.configuration(url, caFile: pki.caFile, certificateFile: pki.clientCertificateFile, keyFile: pki.clientKeyFile)
