@@ -33,7 +33,9 @@ public final class RedisConnection: Sendable {
     /// Connects, authenticates and selects the database.
     ///
     /// - Throws: ``RedisError`` with code `connectionRefused`, `hostNotFound`,
-    ///   `connectionFailed`, `authenticationFailed` or `server` (a failing `SELECT`).
+    ///   `connectionFailed`, `authenticationFailed` or `server` (a failing `SELECT`);
+    ///   for `rediss://` also `tlsConfiguration` (unusable files), `tlsVerificationFailed`
+    ///   (the server's certificate) or `tlsHandshakeFailed` (e.g. a client certificate refused).
     public static func connect(
         configuration: RedisConfiguration,
         eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any(),
