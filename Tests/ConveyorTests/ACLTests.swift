@@ -43,6 +43,14 @@ struct ACLTests {
     static func withRestrictedUser(
         namespace: String, dropping: Set<String> = [], _ body: (_ admin: RedisClient, _ restricted: RedisClient) async throws -> Void
     ) async throws {
+        try await withRestrictedUser(namespace: namespace, dropping: dropping) { admin, restricted, _ in try await body(admin, restricted) }
+    }
+
+    /// As above; `body` also gets the restricted user's URL, for `conveyor` processes.
+    static func withRestrictedUser(
+        namespace: String, dropping: Set<String> = [],
+        _ body: (_ admin: RedisClient, _ restricted: RedisClient, _ url: String) async throws -> Void
+    ) async throws {
         let server = try await RedisServerProcess.start()
         let admin = RedisClient(configuration: try RedisConfiguration(url: server.socketURL))
         let password = "pw-\(UUID().uuidString)"
@@ -52,7 +60,7 @@ struct ACLTests {
         configuration.commandTimeout = .seconds(30)
         let restricted = RedisClient(configuration: configuration)
         do {
-            try await body(admin, restricted)
+            try await body(admin, restricted, "redis://conveyor-app:\(password)@127.0.0.1:\(server.port)")
         } catch {
             await restricted.shutdown()
             await admin.shutdown()
@@ -84,6 +92,47 @@ struct ACLTests {
             let outcome = try await ProductionPath.run(restricted, namespace: namespace)
             ProductionPath.expectComplete(outcome)
             // Any command the line lacks would have been refused and logged.
+            let denied = try await admin.send("ACL", "LOG").array ?? []
+            #expect(denied.isEmpty, "denied: \(denied)")
+        }
+    }
+
+    @Test(
+        "the CLI as the restricted user: schedule, cron, jobs show/list/counts/cancel, ping, a worker with its archiver, archiver --status/--claims; nothing was denied"
+    )
+    func commandLineAsRestrictedUser() async throws {
+        let namespace = "acl-\(UUID().uuidString)"
+        try await Self.withRestrictedUser(namespace: namespace) { admin, restricted, url in
+            _ = try await admin.send("ACL", "LOG", "RESET")
+            let common = ["--redis", url, "--namespace", namespace]
+            let history = ArchiverTestSupport.temporaryDirectory("acl-history")
+            defer { try? FileManager.default.removeItem(atPath: history) }
+            var outputs: [String] = []
+            for arguments in [
+                ["ping", "--count", "1"], ["schedule", "echo", "--user", "1", "--data", #"{"a":1}"#, "--json"],
+                ["schedule", "echo", "--user", "2", "--due", "+1h", "--json"], ["cron", "echo", "0 9 * * *", "--user", "3", "--json"],
+                ["jobs", "list", "--json"], ["jobs", "counts"],
+            ] {
+                outputs.append(try await ConveyorProcess.output(arguments + common))
+            }
+            #expect(outputs[0].contains("PONG"), "\(outputs[0])")
+            let scheduler = JobScheduler(client: restricted, configuration: .init(keys: try ConveyorKeys(namespace: namespace)))
+            let pending = try await scheduler.jobs(state: .pending, limit: 10)
+            #expect(pending.count == 3, "\(outputs)")
+            let later = try #require(pending.first { $0.userId == 2 })
+            let cron = try #require(pending.first { $0.userId == 3 })
+            outputs.append(try await ConveyorProcess.output(["jobs", "show", "\(later.id)", "--json"] + common))
+            outputs.append(try await ConveyorProcess.output(["jobs", "cancel", "\(later.id)"] + common))
+            outputs.append(try await ConveyorProcess.output(["jobs", "cancel", "\(cron.id)"] + common))
+            let worker = try ConveyorProcess.start(["worker", "--archiver", "--history-dir", history] + common)
+            let drained = try await eventually(timeout: .seconds(30)) { try await scheduler.counts().values.allSatisfy { $0 == 0 } }
+            #expect(drained, "worker log: \(worker.log)")
+            worker.signal(SIGTERM)
+            await worker.waitForExit(timeout: .seconds(15))
+            outputs.append(try await ConveyorProcess.output(["archiver", "--status", "--history-dir", history] + common))
+            outputs.append(try await ConveyorProcess.output(["archiver", "--claims"] + common))
+            #expect(outputs.last?.contains("no claims") == true, "\(outputs.last ?? "")")
+            for output in outputs { #expect(!output.contains("Error"), "\(output)") }
             let denied = try await admin.send("ACL", "LOG").array ?? []
             #expect(denied.isEmpty, "denied: \(denied)")
         }
