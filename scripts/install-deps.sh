@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Conveyor needs beyond Swift: hiredis and zlib (headers + library),
-# redis-server, and redis-tools (redis-cli, redis-benchmark). Does nothing when
+# redis-server, redis-tools (redis-cli, redis-benchmark) and openssl. Does nothing when
 # they are already present; uses sudo only when not root.
 set -euo pipefail
 
@@ -10,6 +10,10 @@ pkg-config --exists zlib 2>/dev/null || missing+=(zlib1g-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 { command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1; } || missing+=(redis-tools)
+# The TLS tests make a throwaway CA and certificates with openssl.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# rediss:// without a CA file verifies against the system trust store (a TLS test checks it).
+[ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

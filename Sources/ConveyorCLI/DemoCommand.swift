@@ -20,15 +20,15 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Key namespace for the demo's jobs.")
     var namespace: String = "conveyor-demo"
 
-    @Option(name: .long, help: ArgumentHelp("Redis URL (default: $REDIS_URL, else 127.0.0.1:6379, else a private redis-server).", valueName: "url"))
-    var redis: String?
+    /// Without a URL: 127.0.0.1:6379 if it answers, else a private redis-server.
+    @OptionGroup var connection: RedisConnectionOptions
 
     func run() async throws {
         var logger = Logger(label: "conveyor.demo")
         logger.logLevel = .notice
         let environment = CLIEnvironment.installed
-        var options = try RedisOptions.parse(redis.map { ["--redis", $0, "--namespace", namespace] } ?? ["--namespace", namespace])
-        options.namespace = namespace
+        var options = try RedisOptions.parse(["--namespace", namespace])
+        options.connection = connection
         let (client, server) = try await options.clientOrEmbeddedServer { print("• \($0)") }
         let keys = try options.keys()
         print("• Redis: \(client.configuration.redactedURL), namespace \"\(namespace)\"")

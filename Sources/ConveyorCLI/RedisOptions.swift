@@ -5,10 +5,9 @@ import Conveyor
 import Foundation
 import Logging
 
-/// Options every command shares: where Redis is and the key layout.
+/// Options every command shares: where Redis is (URL, TLS, password) and the key layout.
 struct RedisOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Redis URL: redis://[user:password@]host[:port][/db] or unix:///path.sock (default: $REDIS_URL).", valueName: "url"))
-    var redis: String?
+    @OptionGroup var connection: RedisConnectionOptions
 
     @Option(name: .long, help: "Key namespace shared by producers and workers.")
     var namespace: String = "conveyor"
@@ -29,47 +28,15 @@ struct RedisOptions: ParsableArguments {
         }
     }
 
-    /// The URL given by flag or environment, if any.
-    var explicitURL: String? {
-        if let redis, !redis.isEmpty { return redis }
-        if let url = ProcessInfo.processInfo.environment["REDIS_URL"], !url.isEmpty { return url }
-        return nil
-    }
-
-    /// A client for the configured server; fails clearly when none is given and
-    /// nothing answers on 127.0.0.1:6379 (one-shot commands on a private server
-    /// would write into a server that vanishes as they exit).
+    /// A client for the configured server (see ``RedisConnectionOptions/client()``).
     func client() async throws -> RedisClient {
-        if let url = explicitURL {
-            return RedisClient(configuration: try RedisConfiguration(url: url))
-        }
-        if let local = await Self.localDefault() { return RedisClient(configuration: local) }
-        throw CLIError(
-            "no Redis server: pass --redis URL or set REDIS_URL (nothing answers on 127.0.0.1:6379). `conveyor demo` starts a private one."
-        )
+        try await connection.client()
     }
 
-    /// A client, starting a private redis-server when no URL is given and
-    /// nothing answers on 127.0.0.1:6379. The server lives as long as this process.
+    /// A client, or a private redis-server when none is configured or found
+    /// (see ``RedisConnectionOptions/clientOrEmbeddedServer(log:)``).
     func clientOrEmbeddedServer(log: (String) -> Void) async throws -> (RedisClient, RedisServerProcess?) {
-        if let url = explicitURL {
-            return (RedisClient(configuration: try RedisConfiguration(url: url)), nil)
-        }
-        if let local = await Self.localDefault() {
-            log("using the Redis server on 127.0.0.1:6379")
-            return (RedisClient(configuration: local), nil)
-        }
-        let server = try await RedisServerProcess.start()
-        log("started a private redis-server on \(server.url) (stopped when this process exits)")
-        return (RedisClient(configuration: try RedisConfiguration(url: server.url)), server)
-    }
-
-    private static func localDefault() async -> RedisConfiguration? {
-        var configuration = RedisConfiguration(endpoint: .tcp(host: "127.0.0.1", port: 6379))
-        configuration.connectTimeout = .milliseconds(300)
-        guard let connection = try? await RedisConnection.connect(configuration: configuration) else { return nil }
-        await connection.close()
-        return configuration
+        try await connection.clientOrEmbeddedServer(log: log)
     }
 }
 

@@ -47,6 +47,13 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var armedDeadline: NIODeadline = .distantFuture
     private var closedError: RedisError?
     private var context: ChannelHandlerContext?
+    /// Names transport failures (TLS alerts after the handshake, e.g. a server
+    /// rejecting the client certificate) more precisely than "connection failed".
+    private let classifyError: ((any Error) -> RedisError?)?
+
+    init(classifyError: ((any Error) -> RedisError?)? = nil) {
+        self.classifyError = classifyError
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -99,7 +106,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failAll(RedisError(.connectionClosed, message: "connection failed", underlying: error))
+        failAll(classifyError?(error) ?? RedisError(.connectionClosed, message: "connection failed", underlying: error))
         context.close(promise: nil)
     }
 

@@ -23,14 +23,45 @@ public struct RedisConfiguration: Sendable, Hashable {
         }
     }
 
-    /// Transport security. `rediss://` URLs select ``enabled``; the TLS
-    /// handshake itself is not implemented yet and such a configuration is
-    /// rejected when connecting.
+    /// Transport security. `rediss://` URLs select ``enabled(_:)``.
     public enum TLS: Sendable, Hashable {
         /// Plain TCP.
         case disabled
-        /// TLS, verifying the server's certificate for the given host name.
-        case enabled(serverHostname: String?)
+        /// TLS: the server's certificate is always verified, against
+        /// ``TLSSettings/caFile`` or the system trust store.
+        case enabled(TLSSettings)
+
+        /// TLS with the system trust store, verifying the certificate for `serverHostname`.
+        public static func enabled(serverHostname: String?) -> TLS {
+            .enabled(TLSSettings(serverHostname: serverHostname))
+        }
+    }
+
+    /// How a `rediss://` connection verifies the server and identifies itself.
+    ///
+    /// Files are PEM and are read again on every connect, so a rotated
+    /// certificate is picked up by the next reconnect without a restart.
+    public struct TLSSettings: Sendable, Hashable {
+        /// The name the server's certificate must be valid for, also sent as
+        /// SNI; `nil` uses the endpoint's host. An IP address is matched against
+        /// the certificate's IP entries and, as TLS requires, not sent as SNI.
+        public var serverHostname: String?
+        /// CA certificates to trust instead of the system trust store.
+        public var caFile: String?
+        /// Client certificate (chain) for servers that require one (mutual TLS).
+        public var certificateFile: String?
+        /// Private key of ``certificateFile``; needed exactly when it is set.
+        public var privateKeyFile: String?
+
+        /// Creates TLS settings; all `nil` means the system trust store and no client certificate.
+        public init(
+            serverHostname: String? = nil, caFile: String? = nil, certificateFile: String? = nil, privateKeyFile: String? = nil
+        ) {
+            self.serverHostname = serverHostname
+            self.caFile = caFile
+            self.certificateFile = certificateFile
+            self.privateKeyFile = privateKeyFile
+        }
     }
 
     /// Where the server listens.
@@ -82,7 +113,8 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// Parses a connection URL.
     ///
     /// Accepted forms:
-    /// - `redis://[user[:password]@]host[:port][/db]` (`rediss://` for TLS)
+    /// - `redis://[user[:password]@]host[:port][/db]` (`rediss://` for TLS); `user:@host`
+    ///   or `?user=` names a user whose password is set separately
     /// - `unix:///path/to.sock[?db=N]` (also `redis+unix://`, and `password=`/`user=` query items)
     ///
     /// User and password are percent-decoded. The default port is 6379.
@@ -122,15 +154,35 @@ extension RedisConfiguration {
         if let username { arguments += ["--user", username] }
         if let password { arguments += ["-a", password, "--no-auth-warning"] }
         if database != 0 { arguments += ["--dbnum", String(database)] }
+        if case .enabled(let settings) = tls {
+            arguments.append("--tls")
+            if let name = settings.serverHostname { arguments += ["--sni", name] }
+            if let file = settings.caFile { arguments += ["--cacert", file] }
+            if let file = settings.certificateFile { arguments += ["--cert", file] }
+            if let file = settings.privateKeyFile { arguments += ["--key", file] }
+        }
         return arguments
     }
 }
 
-extension RedisConfiguration: CustomStringConvertible {
+extension RedisConfiguration: CustomStringConvertible, CustomReflectable {
     public var description: String { redactedURL }
+
+    /// The fields without the password, so `dump` and debuggers cannot print it.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "endpoint": endpoint, "username": username as Any, "password": password == nil ? "nil" : "***",
+                "database": database, "tls": tls, "poolSize": poolSize,
+            ]
+        )
+    }
 }
 
 enum RedisURLParser {
+    typealias TLSSettings = RedisConfiguration.TLSSettings
+
     static func parse(_ url: String) throws(RedisError) -> RedisConfiguration {
         func invalid(_ why: String) -> RedisError {
             RedisError(.invalidURL, message: "invalid Redis URL \"\(redact(url))\": \(why)")
@@ -141,12 +193,16 @@ enum RedisURLParser {
         let scheme = url[..<schemeEnd.lowerBound].lowercased()
         var rest = Substring(url[schemeEnd.upperBound...])
 
+        // A password holding a raw `?` puts part of it in what looks like the
+        // query; then query errors must not echo any of that text.
+        let mayHoldSecret = url.contains("@") || url.contains("password=")
+        func named(_ text: Substring) -> String { mayHoldSecret ? "" : " \"\(text)\"" }
         var query: [String: String] = [:]
         if let questionMark = rest.firstIndex(of: "?") {
             for item in rest[rest.index(after: questionMark)...].split(separator: "&") {
                 let parts = item.split(separator: "=", maxSplits: 1)
                 guard parts.count == 2, let value = percentDecode(parts[1]) else {
-                    throw invalid("malformed query item \"\(item.split(separator: "=").first ?? "")\"")
+                    throw invalid("malformed query item\(named(item.split(separator: "=").first ?? "")) (percent-encode ? @ / in a password)")
                 }
                 query[String(parts[0])] = value
             }
@@ -163,7 +219,8 @@ enum RedisURLParser {
             username = user.isEmpty ? nil : user
             if parts.count == 2 {
                 guard let secret = percentDecode(parts[1]) else { throw invalid("malformed password") }
-                password = secret
+                // `user:@host`: a user whose password comes from elsewhere (a file, the environment).
+                password = secret.isEmpty && username != nil ? nil : secret
             } else if username != nil {
                 // Clients disagree on whether `redis://word@host` names a user or a
                 // password; refusing is safer than sending the secret as a user name.
@@ -175,11 +232,11 @@ enum RedisURLParser {
 
         var database = 0
         if let db = query.removeValue(forKey: "db") {
-            guard let number = Int(db), number >= 0 else { throw invalid("db must be a non-negative integer, got \"\(db)\"") }
+            guard let number = Int(db), number >= 0 else { throw invalid("db must be a non-negative integer, got\(named(Substring(db)))") }
             database = number
         }
         if let unknown = query.keys.sorted().first {
-            throw invalid("unknown query parameter \"\(unknown)\"")
+            throw invalid("unknown query parameter\(named(Substring(unknown))) (accepted: db, user, password)")
         }
 
         switch scheme {
@@ -190,7 +247,7 @@ enum RedisURLParser {
                 let path = rest[rest.index(after: slash)...]
                 if !path.isEmpty {
                     guard let number = Int(path), number >= 0 else {
-                        throw invalid("database must be a non-negative integer, got \"\(path)\"")
+                        throw invalid("database must be a non-negative integer, got\(named(path))")
                     }
                     database = number
                 }
@@ -208,7 +265,7 @@ enum RedisURLParser {
             } else if let colon = hostPort.lastIndex(of: ":") {
                 host = hostPort[..<colon]
                 guard let number = Int(hostPort[hostPort.index(after: colon)...]) else {
-                    throw invalid("port must be a number, got \"\(hostPort[hostPort.index(after: colon)...])\"")
+                    throw invalid("port must be a number, got\(named(hostPort[hostPort.index(after: colon)...]))")
                 }
                 port = number
             } else {
@@ -219,7 +276,7 @@ enum RedisURLParser {
             guard host.allSatisfy({ $0.isLetter || $0.isNumber || "-._:".contains($0) }) else {
                 throw invalid("host contains invalid characters")
             }
-            let tls: RedisConfiguration.TLS = scheme == "rediss" ? .enabled(serverHostname: String(host)) : .disabled
+            let tls: RedisConfiguration.TLS = scheme == "rediss" ? .enabled(TLSSettings(serverHostname: String(host))) : .disabled
             return RedisConfiguration(
                 endpoint: .tcp(host: String(host), port: port),
                 username: username, password: password, database: database, tls: tls

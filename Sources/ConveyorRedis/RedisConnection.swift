@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 #if canImport(Glibc)
 import Glibc
@@ -32,21 +33,33 @@ public final class RedisConnection: Sendable {
     /// Connects, authenticates and selects the database.
     ///
     /// - Throws: ``RedisError`` with code `connectionRefused`, `hostNotFound`,
-    ///   `connectionFailed`, `authenticationFailed` or `server` (a failing `SELECT`).
+    ///   `connectionFailed`, `authenticationFailed` or `server` (a failing `SELECT`);
+    ///   for `rediss://` also `tlsConfiguration` (unusable files), `tlsVerificationFailed`
+    ///   (the server's certificate) or `tlsHandshakeFailed` (e.g. a client certificate refused).
     public static func connect(
         configuration: RedisConfiguration,
         eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.any(),
         logger: Logger = Logger(label: "conveyor.redis")
     ) async throws(RedisError) -> RedisConnection {
-        if case .enabled = configuration.tls {
-            throw RedisError(.connectionFailed, message: "TLS (rediss://) is not supported yet by this client")
+        // TLS: the context (PEM files read off the event loop) and a promise
+        // completed by the handshake.
+        var tls: RedisTLS.Setup?
+        if case .enabled(let settings) = configuration.tls {
+            tls = try await RedisTLS.Setup(
+                settings: settings, endpoint: configuration.endpoint, handshakeTimeout: TimeAmount(configuration.connectTimeout),
+                handshakeDone: eventLoop.makePromise(of: Void.self)
+            )
         }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler())
+                    if let tls {
+                        try tls.addHandlers(to: channel.pipeline.syncOperations)
+                    } else {
+                        try channel.pipeline.syncOperations.addHandler(RedisChannelHandler())
+                    }
                 }
             }
         let channel: any Channel
@@ -60,14 +73,26 @@ public final class RedisConnection: Sendable {
                 channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
             }
         } catch {
+            tls?.handshakeDone.fail(RedisError(.connectionFailed, message: "not connected"))
             throw classifyConnectError(error, endpoint: configuration.endpoint)
+        }
+        if let tls {
+            do {
+                try await tls.handshakeDone.futureResult.get()
+            } catch {
+                try? await channel.close()
+                throw redisError(error)
+            }
         }
         let connection = RedisConnection(channel: channel, commandTimeout: configuration.commandTimeout)
         do {
             try await connection.handshake(configuration)
         } catch {
             try? await channel.close()
-            throw error
+            // A server checking client certificates rejects after the client's
+            // TLS 1.3 handshake is done: the first reply fails, maybe only as
+            // "connection closed"; the TLS alert seen meanwhile says why.
+            throw tls?.firstFailure ?? error
         }
         logger.debug("redis connected", metadata: ["conveyor.redis.endpoint": "\(configuration.endpoint)"])
         return connection
@@ -129,7 +154,7 @@ public final class RedisConnection: Sendable {
             reply: .single(promise),
             deadline: .now() + TimeAmount(timeout ?? commandTimeout)
         )
-        channel.writeAndFlush(request, promise: nil)
+        write(request, failing: promise)
         do {
             return try await promise.futureResult.get()
         } catch {
@@ -151,12 +176,25 @@ public final class RedisConnection: Sendable {
             reply: .batch(promise, count: commands.count),
             deadline: .now() + TimeAmount(timeout ?? commandTimeout)
         )
-        channel.writeAndFlush(request, promise: nil)
+        write(request, failing: promise)
         do {
             return try await promise.futureResult.get()
         } catch {
             throw Self.redisError(error)
         }
+    }
+
+    /// Writes a request; if the write fails before the handler took the request
+    /// (the channel closed and its pipeline was torn down, which a TLS server
+    /// rejecting the client right after the handshake makes likely), the reply
+    /// promise fails too instead of waiting forever. A promise completed twice
+    /// keeps its first result, so the usual path is unaffected.
+    private func write<Value>(_ request: RedisRequest, failing reply: EventLoopPromise<Value>) {
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in
+            reply.fail(error as? RedisError ?? RedisError(.connectionClosed, message: "connection closed", underlying: error))
+        }
+        channel.writeAndFlush(request, promise: written)
     }
 
     /// Closes the connection; commands in flight fail with `connectionClosed`.

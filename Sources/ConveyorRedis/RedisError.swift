@@ -11,6 +11,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible, Cu
             case invalidURL, connectionRefused, hostNotFound, connectionFailed, connectionClosed
             case authenticationFailed, server, timeout, protocolViolation, scriptNotFound
             case poolShutDown, unexpectedReply
+            case tlsConfiguration, tlsVerificationFailed, tlsHandshakeFailed
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -40,6 +41,15 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible, Cu
         public static let poolShutDown = Code(.poolShutDown)
         /// The reply did not have the shape the typed helper expected.
         public static let unexpectedReply = Code(.unexpectedReply)
+        /// A TLS file (CA, client certificate or key) is missing, unreadable or
+        /// not PEM, or the key does not belong to the certificate.
+        public static let tlsConfiguration = Code(.tlsConfiguration)
+        /// The server's certificate was not accepted: not signed by a trusted
+        /// CA, expired, or not valid for the host name.
+        public static let tlsVerificationFailed = Code(.tlsVerificationFailed)
+        /// The TLS handshake failed for another reason: the server rejected or
+        /// required a client certificate, or does not speak TLS on that port.
+        public static let tlsHandshakeFailed = Code(.tlsHandshakeFailed)
 
         public var description: String { base.rawValue }
     }

@@ -26,13 +26,40 @@ public final class RedisServerProcess: Sendable {
         public var extraArguments: [String]
         /// How long to wait for the first `PING` reply.
         public var startTimeout: Duration
+        /// Serve TLS only on the TCP port (the Unix socket stays plain, for setup).
+        public var tls: TLS?
 
         /// Creates options.
-        public init(port: Int? = nil, directory: String? = nil, extraArguments: [String] = [], startTimeout: Duration = .seconds(15)) {
+        public init(
+            port: Int? = nil, directory: String? = nil, extraArguments: [String] = [], startTimeout: Duration = .seconds(15),
+            tls: TLS? = nil
+        ) {
             self.port = port
             self.directory = directory
             self.extraArguments = extraArguments
             self.startTimeout = startTimeout
+            self.tls = tls
+        }
+    }
+
+    /// The server side of TLS: its certificate and key, the CA that signs
+    /// client certificates, and whether a client certificate is required.
+    public struct TLS: Sendable {
+        /// PEM certificate the server presents.
+        public var certificateFile: String
+        /// PEM private key of the certificate.
+        public var keyFile: String
+        /// PEM CA that client certificates must chain to.
+        public var caFile: String
+        /// `--tls-auth-clients yes` (mutual TLS) or `no`.
+        public var requireClientCertificates: Bool
+
+        /// Creates server TLS settings.
+        public init(certificateFile: String, keyFile: String, caFile: String, requireClientCertificates: Bool = false) {
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.caFile = caFile
+            self.requireClientCertificates = requireClientCertificates
         }
     }
 
@@ -42,16 +69,22 @@ public final class RedisServerProcess: Sendable {
     public let socketPath: String
     /// The data directory.
     public let directory: String
+    /// Whether the TCP port speaks TLS (then ``url`` is `rediss://`).
+    public let usesTLS: Bool
     private let guardian: ChildProcess
     private let guardianInput: Mutex<Int32?>
 
-    /// `redis://127.0.0.1:<port>`.
-    public var url: String { "redis://127.0.0.1:\(port)" }
+    /// `redis://127.0.0.1:<port>`, or `rediss://` when the port speaks TLS.
+    public var url: String { "\(usesTLS ? "rediss" : "redis")://127.0.0.1:\(port)" }
 
-    private init(port: Int, socketPath: String, directory: String, guardian: ChildProcess, guardianInput: Int32) {
+    /// `unix://<socket>`: always plain, also for a TLS server.
+    public var socketURL: String { "unix://\(socketPath)" }
+
+    private init(port: Int, socketPath: String, directory: String, usesTLS: Bool, guardian: ChildProcess, guardianInput: Int32) {
         self.port = port
         self.socketPath = socketPath
         self.directory = directory
+        self.usesTLS = usesTLS
         self.guardian = guardian
         self.guardianInput = Mutex(guardianInput)
     }
@@ -95,11 +128,19 @@ public final class RedisServerProcess: Sendable {
 
     private static func launch(executable: String, port: Int, directory: String, options: Options) async throws(RedisError) -> RedisServerProcess {
         let socketPath = directory + "/redis.sock"
-        let serverArguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--unixsocket", socketPath, "--unixsocketperm", "700",
-            "--dir", directory, "--save", "", "--appendonly", "no", "--daemonize", "no",
-            "--loglevel", "warning", "--logfile", directory + "/redis.log",
-        ] + options.extraArguments
+        var portArguments = ["--port", String(port)]
+        if let tls = options.tls {
+            portArguments = [
+                "--port", "0", "--tls-port", String(port), "--tls-cert-file", tls.certificateFile, "--tls-key-file", tls.keyFile,
+                "--tls-ca-cert-file", tls.caFile, "--tls-auth-clients", tls.requireClientCertificates ? "yes" : "no",
+            ]
+        }
+        let serverArguments =
+            portArguments + [
+                "--bind", "127.0.0.1", "--unixsocket", socketPath, "--unixsocketperm", "700",
+                "--dir", directory, "--save", "", "--appendonly", "no", "--daemonize", "no",
+                "--loglevel", "warning", "--logfile", directory + "/redis.log",
+            ] + options.extraArguments
         // The guardian: start the server, then block reading stdin. EOF means
         // the parent closed its end or died; either way the server must go.
         let script = """
@@ -125,9 +166,14 @@ public final class RedisServerProcess: Sendable {
             throw error
         }
         close(fds[0])
-        let server = RedisServerProcess(port: port, socketPath: socketPath, directory: directory, guardian: process, guardianInput: fds[1])
+        let server = RedisServerProcess(
+            port: port, socketPath: socketPath, directory: directory, usesTLS: options.tls != nil, guardian: process, guardianInput: fds[1]
+        )
         let deadline = ContinuousClock.now + options.startTimeout
-        var configuration = RedisConfiguration(endpoint: .tcp(host: "127.0.0.1", port: port))
+        // A TLS server is probed on its plain socket; the port's TLS is the tests' business.
+        var configuration = RedisConfiguration(
+            endpoint: options.tls == nil ? .tcp(host: "127.0.0.1", port: port) : .unixSocket(path: socketPath)
+        )
         configuration.connectTimeout = .seconds(1)
         if let index = options.extraArguments.firstIndex(of: "--requirepass"), index + 1 < options.extraArguments.count {
             configuration.password = options.extraArguments[index + 1]

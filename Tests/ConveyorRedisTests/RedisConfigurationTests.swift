@@ -72,4 +72,51 @@ struct RedisConfigurationTests {
         #expect(!"\(configuration)".contains("hunter2"))
         #expect(configuration.redactedURL == "redis://bob:***@host:6379/0")
     }
+
+    @Test(
+        "a password holding raw URL delimiters never leaks through the parser's error messages",
+        arguments: [
+            "redis://:se?cr=et9@host", "redis://:se?cret9@host", "redis://u:se/cret9@host:x1", "redis://:s@cret9@host:abc",
+            "redis://:sec:ret9@host:99999", "rediss://u:a?db=cret9@host", "redis://host?password=secret9&bogus=1",
+            "redis://:se?cret9@host",
+        ]
+    )
+    func delimitersInPassword(url: String) {
+        // Every password above contains "et9"; none of it may show.
+        do {
+            let configuration = try RedisConfiguration(url: url)
+            Issue.record("parsed \(configuration.redactedURL), expected an error")
+        } catch {
+            #expect(!"\(error)".contains("et9"), "\(error)")
+            #expect(!String(reflecting: error).contains("et9"))
+        }
+    }
+
+    @Test("dump and debug descriptions of a configuration never show the password")
+    func mirrorRedacted() throws {
+        var configuration = try RedisConfiguration(url: "rediss://bob:hunter2@host")
+        configuration.tls = .enabled(.init(serverHostname: "host", caFile: "/ca.pem"))
+        var dumped = ""
+        dump(configuration, to: &dumped)
+        #expect(!dumped.contains("hunter2"))
+        #expect(dumped.contains("/ca.pem"))
+        #expect(!String(reflecting: configuration).contains("hunter2"))
+    }
+
+    @Test("user:@host and ?user= name a user whose password is set elsewhere")
+    func userWithoutPassword() throws {
+        let colon = try RedisConfiguration(url: "rediss://app:@redis.example.com:6380")
+        #expect(colon.username == "app" && colon.password == nil)
+        let query = try RedisConfiguration(url: "rediss://redis.example.com:6380?user=app")
+        #expect(query.username == "app" && query.password == nil)
+        #expect(query.tls == .enabled(.init(serverHostname: "redis.example.com")))
+    }
+
+    @Test("redis-cli arguments carry the TLS files")
+    func commandLineTLS() throws {
+        var configuration = try RedisConfiguration(url: "rediss://localhost:6380")
+        configuration.tls = .enabled(.init(serverHostname: "localhost", caFile: "/ca", certificateFile: "/c", privateKeyFile: "/k"))
+        let expected = ["-h", "localhost", "-p", "6380", "--tls", "--sni", "localhost", "--cacert", "/ca", "--cert", "/c", "--key", "/k"]
+        #expect(configuration.commandLineArguments == expected)
+    }
 }

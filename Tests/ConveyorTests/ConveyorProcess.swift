@@ -26,6 +26,22 @@ struct ConveyorProcess: Sendable {
         return ConveyorProcess(child: child, logPath: logPath)
     }
 
+    /// Starts `conveyor <arguments>` with extra environment variables (through `/usr/bin/env`).
+    static func start(_ arguments: [String], environment: [String: String]) throws -> ConveyorProcess {
+        let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-test-\(UUID().uuidString).log").path
+        let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let child = try ChildProcess.spawn("/usr/bin/env", arguments: assignments + [executable] + arguments, standardOutput: logPath)
+        return ConveyorProcess(child: child, logPath: logPath)
+    }
+
+    /// Runs `conveyor <arguments>` to its end and returns what it printed.
+    static func output(_ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(30)) async throws -> String {
+        let process = try start(arguments, environment: environment)
+        await process.waitForExit(timeout: timeout)
+        defer { try? FileManager.default.removeItem(atPath: process.logPath) }
+        return process.log
+    }
+
     /// Sends a signal (SIGKILL to crash, SIGTERM to stop gracefully).
     func signal(_ signal: Int32) { child.signal(signal) }
 
