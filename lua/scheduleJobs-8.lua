@@ -34,10 +34,15 @@
         +8  rmd         removeDelay, ms; "" = 0
         +9  rf          rescheduledFromJob id; "" = none
         +10 attempt     attempt number >= 1; "" = 1
+      then, optionally, one more argument ARGV[6 + 11*N]:
+          tc          trace context of the span that scheduled the call (text, at most
+                      4096 bytes), stored as `tc` on every job of the call; "" or absent = none
 
     Output:
-      {newId, ...}  one integer id per job, in input order (the jobs each replaced are
-                    finished with {"cancelled":true,"replacedBy":newId}; not listed here)
+      {newId1, replaced1, newId2, replaced2, ...}: two integers per job, in input order
+        newId     the new job's id
+        replaced  how many jobs it replaced (each finished with
+                  {"cancelled":true,"replacedBy":newId}), for the `replaced` metric
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
@@ -63,13 +68,18 @@ if partitionCount < 1 or partitionIndex < 0 or partitionIndex >= partitionCount 
   error({err = "ERR conveyor: partitionIndex must be in 0 ..< partitionCount"})
 end
 -- N is bounded: a call runs alone in Redis, so a huge one would stall every client.
-if count < 1 or count > 1000 or #ARGV ~= 5 + count * fieldsPerJob then
-  error({err = "ERR conveyor: expected 5 + 11 * N arguments, 1 <= N <= 1000"})
+if count < 1 or count > 1000 or (#ARGV ~= 5 + count * fieldsPerJob and #ARGV ~= 6 + count * fieldsPerJob) then
+  error({err = "ERR conveyor: expected 5 + 11 * N arguments (+ 1 trace context), 1 <= N <= 1000"})
 end
 
 local function optional(value)
   if value == "" then return nil end
   return value
+end
+
+local traceContext = optional(ARGV[6 + count * fieldsPerJob] or "")
+if traceContext and #traceContext > 4096 then
+  error({err = "ERR conveyor: tc must be at most 4096 bytes"})
 end
 
 -- Validate every job before the first write.
@@ -103,7 +113,7 @@ for j = 0, count - 1 do
     cr = optional(ARGV[base + 4]), tz = optional(ARGV[base + 5]),
     ar = ar == "1",
     ard = ard, rmd = rmd,
-    rf = rf, a = attempt,
+    rf = rf, a = attempt, tc = traceContext,
   }
 end
 
@@ -119,8 +129,9 @@ local ctx = {
 }
 local result, wake, inserted = {}, false, {}
 for i, job in ipairs(jobs) do
-  local id, _, wakeNeeded = insertJob(keys, ctx, job)
-  result[i] = tonumber(id)
+  local id, cancelled, wakeNeeded = insertJob(keys, ctx, job)
+  result[2 * i - 1] = tonumber(id)
+  result[2 * i] = #cancelled
   inserted[id] = true
   wake = wake or wakeNeeded
 end

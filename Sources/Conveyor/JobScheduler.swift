@@ -1,6 +1,8 @@
 import ConveyorRedis
+import CoreMetrics
 import Foundation
 import Logging
+import Tracing
 
 /// Schedules jobs and reads them back.
 ///
@@ -28,6 +30,13 @@ public struct JobScheduler: Sendable {
         public var knownJobTypes: Set<String>?
         /// The clock; tests inject one.
         public var now: @Sendable () -> Date
+        /// Where the `scheduled` and `replaced` counters go; `nil` (the
+        /// default) uses the bootstrapped `MetricsSystem.factory`.
+        public var metricsFactory: (any MetricsFactory)?
+        /// The tracer of the scheduling spans; `nil` (the default) uses the
+        /// bootstrapped `InstrumentationSystem.tracer`. With the no-op tracer
+        /// no span is made and no trace context is stored.
+        public var tracer: (any Tracer)?
 
         /// Creates a configuration with defaults.
         public init(
@@ -36,7 +45,9 @@ public struct JobScheduler: Sendable {
             staleAfter: Duration = .seconds(3600),
             bulkBatchSize: Int = 100,
             knownJobTypes: Set<String>? = nil,
-            now: @escaping @Sendable () -> Date = { Date() }
+            now: @escaping @Sendable () -> Date = { Date() },
+            metricsFactory: (any MetricsFactory)? = nil,
+            tracer: (any Tracer)? = nil
         ) {
             self.keys = keys
             self.maxPayloadBytes = maxPayloadBytes
@@ -44,6 +55,8 @@ public struct JobScheduler: Sendable {
             self.bulkBatchSize = bulkBatchSize
             self.knownJobTypes = knownJobTypes
             self.now = now
+            self.metricsFactory = metricsFactory
+            self.tracer = tracer
         }
     }
 
@@ -52,10 +65,15 @@ public struct JobScheduler: Sendable {
     /// The settings.
     public let configuration: Configuration
 
+    let metrics: ConveyorMetrics
+    let tracing: JobTracing
+
     /// Creates a scheduler.
     public init(client: RedisClient, configuration: Configuration = Configuration()) {
         self.client = client
         self.configuration = configuration
+        self.metrics = ConveyorMetrics(factory: configuration.metricsFactory)
+        self.tracing = JobTracing(tracer: configuration.tracer)
     }
 
     /// Creates a scheduler that accepts, on the untyped path, only the types of `registry`.
@@ -212,8 +230,25 @@ public struct JobScheduler: Sendable {
         return spec
     }
 
-    /// Sends validated specs: grouped by partition, batched, pipelined.
+    /// Sends validated specs in a `send` span (when tracing), counting what
+    /// was scheduled and replaced.
     func schedule(_ specs: [JobSpec]) async throws(ConveyorError) -> [WorkerJob] {
+        let span = tracing.startScheduling(types: specs.map(\.type))
+        do {
+            let (created, replaced) = try await send(specs, traceContext: span?.traceContext)
+            tracing.endScheduling(span, ids: created.map(\.id), error: nil)
+            metrics.increment(.scheduled, types: created.lazy.map(\.type))
+            for (job, count) in zip(created, replaced) { metrics.increment(.replaced, type: job.type, by: count) }
+            return created
+        } catch {
+            tracing.endScheduling(span, ids: nil, error: error)
+            throw error
+        }
+    }
+
+    /// Sends validated specs: grouped by partition, batched, pipelined.
+    /// - Returns: The created jobs, and how many jobs each replaced.
+    private func send(_ specs: [JobSpec], traceContext: String?) async throws(ConveyorError) -> ([WorkerJob], [Int]) {
         let now = configuration.now()
         let nowMs = now.milliseconds
         let keys = configuration.keys
@@ -241,6 +276,7 @@ public struct JobScheduler: Sendable {
                         spec.rescheduledFromJob.map(String.init) ?? "", spec.attempt,
                     ]
                 }
+                if let traceContext { arguments.append(traceContext) }
                 calls.append(ScriptSignature.scheduleJobs.call(partition, arguments))
                 callMembers.append(batch)
             }
@@ -252,17 +288,20 @@ public struct JobScheduler: Sendable {
             throw ConveyorError(error)
         }
         var created = [WorkerJob?](repeating: nil, count: specs.count)
+        var replaced = [Int](repeating: 0, count: specs.count)
         for (reply, members) in zip(replies, callMembers) {
             if case .error(let message) = reply {
                 throw ConveyorError(redisReply: message, what: "scheduleJobs")
             }
-            guard let entries = reply.array, entries.count == members.count else {
+            // {newId, replaced} per job.
+            guard let entries = reply.array, entries.count == 2 * members.count else {
                 throw ConveyorError(.redis, "scheduleJobs returned \(reply)")
             }
-            for (entry, index) in zip(entries, members) {
-                guard let id = entry.int else {
-                    throw ConveyorError(.redis, "scheduleJobs returned \(entry)")
+            for (offset, index) in members.enumerated() {
+                guard let id = entries[2 * offset].int, let replacedCount = entries[2 * offset + 1].int else {
+                    throw ConveyorError(.redis, "scheduleJobs returned \(entries[2 * offset]), \(entries[2 * offset + 1])")
                 }
+                replaced[index] = replacedCount
                 let spec = specs[index]
                 created[index] = WorkerJob(
                     id: id, type: spec.type, userId: spec.userId, dataJSON: spec.dataJSON,
@@ -271,11 +310,12 @@ public struct JobScheduler: Sendable {
                     cronTimeZone: spec.cron.map { Self.storedTimeZone($0.timeZone) }.flatMap { $0.isEmpty ? nil : $0 },
                     autoRescheduleOnFailure: spec.autoRescheduleOnFailure,
                     autoRescheduleOnFailureDelay: spec.autoRescheduleOnFailureDelay, removeDelay: spec.removeDelay,
-                    rescheduledFromJob: spec.rescheduledFromJob, attempt: spec.attempt, createdAt: Date(milliseconds: nowMs)
+                    rescheduledFromJob: spec.rescheduledFromJob, attempt: spec.attempt, createdAt: Date(milliseconds: nowMs),
+                    traceContext: traceContext
                 )
             }
         }
-        return created.map { $0! }
+        return (created.map { $0! }, replaced)
     }
 
     /// `""` for UTC (the default the scripts leave unstored), else the IANA name.

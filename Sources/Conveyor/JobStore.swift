@@ -171,11 +171,23 @@ struct JobStore: Sendable {
         partition: ConveyorKeys.Partition, now: Int?, estimatedNow: Int, graceMs: Int, maxInterruptions: Int = 3,
         limit: Int = 100, lockOwner: String? = nil, lockMs: Int = 1_000
     ) async throws(ConveyorError) -> Int {
+        try await recoverExpiredJobs(
+            partition: partition, now: now, estimatedNow: estimatedNow, graceMs: graceMs, maxInterruptions: maxInterruptions,
+            limit: limit, lockOwner: lockOwner, lockMs: lockMs
+        ).count
+    }
+
+    /// ``recoverExpired(partition:now:estimatedNow:graceMs:maxInterruptions:limit:lockOwner:lockMs:)``,
+    /// returning the recovered jobs as read before the script ran (for their types).
+    func recoverExpiredJobs(
+        partition: ConveyorKeys.Partition, now: Int?, estimatedNow: Int, graceMs: Int, maxInterruptions: Int = 3,
+        limit: Int = 100, lockOwner: String? = nil, lockMs: Int = 1_000
+    ) async throws(ConveyorError) -> [WorkerJob] {
         let candidates: [Int]
         do {
             if let lockOwner {
                 let acquired = try await client.send("SET", partition.recoveryLock, lockOwner, "NX", "PX", lockMs)
-                guard acquired == .simpleString("OK") else { return 0 }
+                guard acquired == .simpleString("OK") else { return [] }
             }
             // A candidate read a little early or late is harmless: the script decides.
             candidates = try await client.send("ZRANGEBYSCORE", partition.leases, "-inf", now ?? estimatedNow, "LIMIT", 0, limit)
@@ -183,7 +195,7 @@ struct JobStore: Sendable {
         } catch {
             throw ConveyorError(error)
         }
-        guard !candidates.isEmpty else { return 0 }
+        guard !candidates.isEmpty else { return [] }
         // The next cron run is computed here (the scripts have no cron parser);
         // the script re-checks every candidate, so a stale read is harmless.
         let jobs = try await JobInspector(client: client, keys: keys).jobs(ids: candidates)
@@ -193,9 +205,10 @@ struct JobStore: Sendable {
         for job in jobs {
             arguments += [job.id, job.nextCronDue(after: Date(milliseconds: now ?? estimatedNow)).map(String.init) ?? ""]
         }
-        guard !jobs.isEmpty else { return 0 }
+        guard !jobs.isEmpty else { return [] }
         let reply = try await eval(ScriptSignature.recoverJobs.call(partition, arguments))
-        return (reply.array ?? []).filter { $0.array?.first?.int == ScriptOutcome.recovered.rawValue }.count
+        // One {outcome, newJobId} per candidate, in the order sent.
+        return zip(jobs, reply.array ?? []).filter { $0.1.array?.first?.int == ScriptOutcome.recovered.rawValue }.map(\.0)
     }
 
     private func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(ConveyorError) -> RESPValue {

@@ -56,6 +56,7 @@ extension WorkerJob {
                 case .removeDelay?: removeDelay = reply.int ?? 0
                 case .rescheduledFrom?: rescheduledFromJob = reply.int
                 case .followUpSupersededBy?: followUpSupersededBy = reply.int
+                case .traceContext?: traceContext = String(buffer: value)
                 case .type?, .userId?, .data?, .result?, .attempt?, .workerId?, .interruptions?, .releases?:
                     continue  // one-letter fields above; ic and rl are for the scripts only
                 case nil:

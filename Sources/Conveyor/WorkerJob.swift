@@ -47,6 +47,10 @@ public struct WorkerJob: Sendable, Hashable {
     /// the app had scheduled a job of the same type and user after this one
     /// started: that newer job's id (the newer schedule wins).
     public var followUpSupersededBy: Int?
+    /// The trace context of the span that scheduled the job (the tracer's
+    /// carrier as JSON), stored only when a tracer was bootstrapped: the run's
+    /// span links to that span. Not part of the JSON or the history log.
+    public var traceContext: String?
 
     /// When it becomes eligible for archiving: `finished + removeDelay`.
     public var removeAt: Date? {

@@ -16,7 +16,8 @@
                     command each for a whole bulk call}
   job:  {t = type, u = userId, d = JSON or nil, due = ms, cr = cron or nil, tz = zone or nil,
          ar = boolean, ard = ms, rmd = ms, rf = id or nil, a = attempt (>= 1),
-         ic = consecutive interruptions before this job (re-runs only), or nil}
+         ic = consecutive interruptions before this job (re-runs only), or nil,
+         tc = trace context of the span that scheduled it, or nil}
   Returns newId (string), cancelled ids (list of strings), and whether a worker must be
   woken (the job is due at or before now, or is now the earliest due job).
 ]]
@@ -78,6 +79,7 @@ local function insertJob(keys, ctx, job)
   if job.rf then args[#args + 1] = "rf"; args[#args + 1] = job.rf end
   if job.a ~= 1 then args[#args + 1] = "a"; args[#args + 1] = toIntString(job.a) end
   if job.ic then args[#args + 1] = "ic"; args[#args + 1] = toIntString(job.ic) end
+  if job.tc then args[#args + 1] = "tc"; args[#args + 1] = job.tc end
   args[#args + 1] = "ca"
   args[#args + 1] = nowText
   rcall("HSET", keys.jobPrefix .. id, unpack(args))

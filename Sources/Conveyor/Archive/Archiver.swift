@@ -42,6 +42,7 @@ public final class Archiver: Service {
     let store: ArchiveStore
     let logger: Logger
     let onEvent: (@Sendable (Event) -> Void)?
+    let metrics: ConveyorMetrics
     private let stopping = Mutex(false)
     private let wakeup = Wakeup()
     private let identity = Mutex<String?>(nil)
@@ -65,6 +66,7 @@ public final class Archiver: Service {
         self.store = ArchiveStore(client: client, keys: configuration.keys)
         self.logger = logger
         self.onEvent = onEvent
+        self.metrics = ConveyorMetrics(factory: configuration.metricsFactory)
     }
 
     /// The identity this archiver writes under, once it has one.
@@ -322,6 +324,8 @@ public final class Archiver: Service {
             }
         }
         try await store.delete(ids: claim.ids, partition: partition, archiverId: writer.archiverId)
+        // Counted when deleted (once per job), so a batch resumed after a crash counts its jobs once.
+        metrics.increment(.archived, types: claim.jobs.lazy.map(\.type))
         if let file {
             logger.trace(
                 "archived jobs",

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 
 /// Settings of an ``Archiver``.
@@ -48,6 +49,9 @@ public struct ArchiverConfiguration: Sendable {
     public var retryMaxDelay: Duration
     /// The clock.
     public var now: @Sendable () -> Date
+    /// Where `conveyor_jobs_archived_total` goes; `nil` (the default) uses the
+    /// bootstrapped `MetricsSystem.factory`.
+    public var metricsFactory: (any MetricsFactory)?
 
     /// Creates a configuration with defaults.
     public init(
@@ -64,7 +68,8 @@ public struct ArchiverConfiguration: Sendable {
         maintenanceInterval: Duration = .seconds(30),
         retryInitialDelay: Duration = .milliseconds(500),
         retryMaxDelay: Duration = .seconds(30),
-        now: @escaping @Sendable () -> Date = { Date() }
+        now: @escaping @Sendable () -> Date = { Date() },
+        metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.historyDirectory = historyDirectory
         self.keys = keys
@@ -81,6 +86,7 @@ public struct ArchiverConfiguration: Sendable {
         self.retryInitialDelay = retryInitialDelay
         self.retryMaxDelay = retryMaxDelay
         self.now = now
+        self.metricsFactory = metricsFactory
     }
 
     /// Checks the settings.

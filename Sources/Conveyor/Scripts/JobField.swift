@@ -30,4 +30,6 @@ enum JobField: String, CaseIterable, Sendable {
     /// Times a worker gave the job back because it does not run its type.
     case releases = "rl"
     case followUpSupersededBy = "sb"
+    /// Trace context of the span that scheduled the job (JSON carrier).
+    case traceContext = "tc"
 }
