@@ -1,4 +1,3 @@
-import ConveyorCLI
 import CoreMetrics
 import Foundation
 import InMemoryTracing
@@ -10,6 +9,7 @@ import Testing
 import Tracing
 
 @testable import Conveyor
+@testable import ConveyorCLI
 
 /// swift-metrics and swift-distributed-tracing against a real redis-server and
 /// real worker pools. The metrics backend and the tracer are passed through
@@ -169,6 +169,20 @@ struct ObservabilityTests {
     static func loggedPort(_ log: String) -> Int? {
         guard let range = log.range(of: "http://127.0.0.1:") else { return nil }
         return Int(log[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    @Test(
+        "--metrics-port and --metrics-bind parse on worker and archiver; a bad port is refused",
+        arguments: [
+            ["worker", "--metrics-port", "9464"], ["worker", "--metrics-port", "0", "--metrics-bind", "0.0.0.0"],
+            ["archiver", "--history-dir", "/tmp/h", "--metrics-port", "9465"],
+        ]
+    )
+    func metricsFlags(arguments: [String]) throws {
+        try ConveyorCLI.validate(arguments: arguments)
+        expectRejected(["worker", "--metrics-port", "70000"], mentioning: "--metrics-port")
+        expectRejected(["worker", "--metrics-port", "-1"], mentioning: "--metrics-port")
+        expectRejected(["archiver", "--history-dir", "/tmp/h", "--metrics-port", "65536"], mentioning: "--metrics-port")
     }
 
     @Test("the metrics endpoint answers only GET/HEAD /metrics")
