@@ -238,7 +238,9 @@ public struct JobScheduler: Sendable {
             let (created, replaced) = try await send(specs, traceContext: span?.traceContext)
             tracing.endScheduling(span, ids: created.map(\.id), error: nil)
             metrics.increment(.scheduled, types: created.lazy.map(\.type))
-            for (job, count) in zip(created, replaced) { metrics.increment(.replaced, type: job.type, by: count) }
+            if metrics.isEnabled {
+                for (job, count) in zip(created, replaced) where count > 0 { metrics.increment(.replaced, type: job.type, by: count) }
+            }
             return created
         } catch {
             tracing.endScheduling(span, ids: nil, error: error)

@@ -176,17 +176,23 @@ public final class WorkerPool<App: Sendable>: Service {
             var log = logger
             log.handler = JobLogHandler(base: logger.handler, job: job)
             let result: Result<String?, any Error>
-            let began = ContinuousClock.now
+            let began = metrics.isEnabled ? ContinuousClock.now : nil
             do {
                 guard let runner = registry.runner(for: job.type) else {
                     // Filtered out before start; kept so a registry change cannot crash.
                     throw ConveyorError(.unknownJobType, "unknown job type \"\(job.type)\"")
                 }
-                result = .success(try await tracing.withRunSpan(job, partition: partition, workerId: workerId) { try await runner(app, job, log) })
+                if tracing.tracer == nil {
+                    result = .success(try await runner(app, job, log))
+                } else {
+                    result = .success(try await tracing.withRunSpan(job, partition: partition, workerId: workerId) { try await runner(app, job, log) })
+                }
             } catch {
                 result = .failure(error)
             }
-            metrics.record(.runDuration, type: job.type, nanoseconds: (ContinuousClock.now - began).nanoseconds)
+            if let began {
+                metrics.record(.runDuration, type: job.type, nanoseconds: (ContinuousClock.now - began).nanoseconds)
+            }
             // Shutdown may have given up on this job already and finished it.
             if outcome.claimDelivery() {
                 await self.finish(job, outcome: result)

@@ -51,8 +51,9 @@ struct JobTracing: Sendable {
 
     /// Starts the span of one scheduling call (`send <type>`, or `send` for
     /// several types), in the caller's current context.
-    func startScheduling(types: [String]) -> ScheduleSpan? {
+    func startScheduling(types: @autoclosure () -> [String]) -> ScheduleSpan? {
         guard let tracer else { return nil }
+        let types = types()
         let distinct = Set(types)
         let destination = distinct.count == 1 ? distinct.first : nil
         let span = tracer.startSpan(destination.map { "send \($0)" } ?? "send", ofKind: .producer)
