@@ -237,11 +237,11 @@ public final class WorkerPool<App: Sendable>: Service {
             id: job.id, status: status, resultJSON: resultJSON, cronNextDue: job.nextCronDue(after: clock.now)
         )
         let (written, followUp) = await completions.write(completion)
+        // Counted before the job leaves `held`, so a pool that has stopped has counted every job.
+        if written { count(job, status: status, interruption: interruption, followUp: followUp) }
         release(held: [job.id])
         if !written {
             logger.info("job completion refused: lease lost", metadata: ["conveyor.job.id": "\(job.id)"])
-        } else {
-            count(job, status: status, interruption: interruption, followUp: followUp)
         }
         onEvent?(Event(job: job, success: completion.success, resultJSON: completion.resultJSON, followUpJobId: followUp, written: written))
     }

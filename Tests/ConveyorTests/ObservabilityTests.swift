@@ -171,6 +171,33 @@ struct ObservabilityTests {
         return Int(log[range.upperBound...].prefix { $0.isNumber })
     }
 
+    @Test("a run stopped by shutdown counts as interrupted (not failed); with no backend nothing is recorded")
+    func interruptedByShutdown() async throws {
+        // Nothing in this process bootstraps MetricsSystem: the no-op factory disables recording.
+        #expect(ConveyorMetrics(factory: nil).isEnabled == false)
+        try await TestRedis.withClient { client, ns in
+            let registry = PrometheusCollectorRegistry()
+            let factory = PrometheusMetricsFactory(registry: registry)
+            try await withWorkerPool(
+                client, namespace: ns,
+                configure: {
+                    $0.metricsFactory = factory
+                    $0.shutdownGracePeriod = .milliseconds(100)
+                }
+            ) { scheduler, _, _, pool in
+                try await scheduler.scheduleJob(WorkerJobConfig(WorkerSleepJob.self, userId: 1, data: .init(ms: 10_000)))
+                let started = try await eventually { pool.running.withLock { !$0.isEmpty } }
+                #expect(started)
+            }
+            // The pool has shut down: the run was interrupted, its re-run scheduled.
+            let scraped = Exposition(text: registry.emitToString())
+            let sleep = WorkerSleepJob.typeName
+            #expect(scraped.value("conveyor_jobs_started_total", type: sleep) == 1)
+            #expect(scraped.value("conveyor_jobs_interrupted_total", type: sleep) == 1, "\(scraped.text)")
+            #expect(scraped.sum("conveyor_jobs_failed_total") == 0 && scraped.sum("conveyor_jobs_succeeded_total") == 0)
+        }
+    }
+
     @Test(
         "--metrics-port and --metrics-bind parse on worker and archiver; a bad port is refused",
         arguments: [
