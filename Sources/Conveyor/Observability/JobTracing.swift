@@ -119,21 +119,18 @@ struct JobTracing: Sendable {
 
     /// The carrier as stored: a JSON object of strings, keys sorted; `nil` when empty or too large.
     static func encode(_ carrier: [String: String]) -> String? {
-        guard !carrier.isEmpty else { return nil }
-        let object = JSONValue.object(carrier.mapValues { .string($0) })
-        let text = object.jsonText
-        return text.utf8.count <= maxTraceContextBytes ? text : nil
+        guard !carrier.isEmpty, let data = try? JSONEncoder.conveyor.encode(carrier), data.count <= maxTraceContextBytes else {
+            return nil
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// The stored carrier; `nil` for text that is not a JSON object of strings.
+    /// Decoded as `[String: String]` directly: `JSONValue`'s decoding tries
+    /// each JSON type in turn, which cost about 4 µs more of worker CPU per
+    /// run in the end-to-end benchmark.
     static func decode(_ text: String) -> [String: String]? {
-        guard case .object(let object)? = try? JSONValue(jsonText: text) else { return nil }
-        var carrier: [String: String] = [:]
-        for (key, value) in object {
-            guard case .string(let string) = value else { return nil }
-            carrier[key] = string
-        }
-        return carrier
+        try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))
     }
 }
 
