@@ -13,7 +13,7 @@ struct MetricsOptions: ParsableArguments {
     var metricsPort: Int?
     @Option(
         name: .customLong("metrics-bind"),
-        help: ArgumentHelp("Address the metrics endpoint binds (default 127.0.0.1: loopback only).", valueName: "addr")
+        help: ArgumentHelp("Address the metrics endpoint binds; loopback only by default (the endpoint has no authentication).", valueName: "addr")
     )
     var metricsBind: String = "127.0.0.1"
 
