@@ -38,11 +38,16 @@
         +11 am          most attempts in all when ar = 1 (>= 1); "" = no limit
         +12 bx          exponential retry backoff up to this many ms (>= 1); "" = a fixed
                         ard (includes/scheduleFollowUp)
+      then, optionally, one more argument ARGV[6 + 13*N]:
+          tc          trace context of the span that scheduled the call (text, at most
+                      4096 bytes), stored as `tc` on every job of the call; "" or absent = none
 
     Output:
-      {now, newId, ...}  the script's now (ms), then one integer id per job, in input order
-                    (the jobs each replaced are finished with
-                    {"cancelled":true,"replacedBy":newId}; not listed here)
+      {now, newId1, replaced1, newId2, replaced2, ...}: the script's now (ms), then two
+      integers per job, in input order
+        newId     the new job's id
+        replaced  how many jobs it replaced (each finished with
+                  {"cancelled":true,"replacedBy":newId}), for the `replaced` metric
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
@@ -71,8 +76,8 @@ if partitionCount < 1 or partitionIndex < 0 or partitionIndex >= partitionCount 
   error({err = "ERR conveyor: partitionIndex must be in 0 ..< partitionCount"})
 end
 -- N is bounded: a call runs alone in Redis, so a huge one would stall every client.
-if count < 1 or count > 1000 or #ARGV ~= 5 + count * fieldsPerJob then
-  error({err = "ERR conveyor: expected 5 + 13 * N arguments, 1 <= N <= 1000"})
+if count < 1 or count > 1000 or (#ARGV ~= 5 + count * fieldsPerJob and #ARGV ~= 6 + count * fieldsPerJob) then
+  error({err = "ERR conveyor: expected 5 + 13 * N arguments (+ 1 trace context), 1 <= N <= 1000"})
 end
 
 local function optional(value)
@@ -91,6 +96,11 @@ local function dueTime(value)
     return now + delay
   end
   return checkInt(value, "due", now)
+end
+
+local traceContext = optional(ARGV[6 + count * fieldsPerJob] or "")
+if traceContext and #traceContext > 4096 then
+  error({err = "ERR conveyor: tc must be at most 4096 bytes"})
 end
 
 -- Validate every job before the first write.
@@ -129,7 +139,7 @@ for j = 0, count - 1 do
     cr = optional(ARGV[base + 4]), tz = optional(ARGV[base + 5]),
     ar = ar == "1",
     ard = ard, rmd = rmd,
-    rf = rf, a = attempt, am = am or nil, bx = bx or nil,
+    rf = rf, a = attempt, am = am or nil, bx = bx or nil, tc = traceContext,
   }
 end
 
@@ -145,8 +155,9 @@ local ctx = {
 }
 local result, wake, inserted = {now}, false, {}
 for i, job in ipairs(jobs) do
-  local id, _, wakeNeeded = insertJob(keys, ctx, job)
-  result[i + 1] = tonumber(id)
+  local id, cancelled, wakeNeeded = insertJob(keys, ctx, job)
+  result[2 * i] = tonumber(id)
+  result[2 * i + 1] = #cancelled
   inserted[id] = true
   wake = wake or wakeNeeded
 end

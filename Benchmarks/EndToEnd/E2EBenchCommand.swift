@@ -106,6 +106,9 @@ struct E2EBenchCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Run an archiver in the first worker process (production setup).")
     var archiver = true
 
+    @Flag(help: "Schedule with a tracer (ids, attributes and a traceparent per span, no exporter), so every job carries a trace context; workers run without one.")
+    var trace = false
+
     @Option(name: .customLong("set-clients"), help: "redis-benchmark clients (-c).")
     var setClients: Int = 50
 
@@ -165,7 +168,7 @@ struct E2EBenchCommand: AsyncParsableCommand {
             singleJobs: singleJobs, producerOnEventLoop: producerOnEventLoop, latencyJobs: latencyJobs, latencySpacing: .milliseconds(latencySpacingMs),
             loadFraction: loadFraction, loadRate: loadRate, loadDuration: .milliseconds(Int(loadSeconds * 1_000)),
             loadWarmup: .milliseconds(Int(loadWarmupSeconds * 1_000)), futureJobs: futureJobs, memoryJobs: memoryJobs,
-            payloadBytes: payloadBytes, archiver: archiver, setClients: setClients, setRequests: setRequests,
+            payloadBytes: payloadBytes, archiver: archiver, trace: trace, setClients: setClients, setRequests: setRequests,
             binary: binary, scratch: scratch
         )
         let loadBefore = Self.loadAverage()

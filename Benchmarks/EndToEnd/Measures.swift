@@ -28,6 +28,8 @@ struct Settings: Sendable {
     var memoryJobs: Int
     var payloadBytes: Int
     var archiver: Bool
+    /// Schedule in `send` spans of a ``BenchTracer`` (the jobs then carry `tc`).
+    var trace: Bool
     var setClients: Int
     var setRequests: Int
     var binary: String
@@ -76,7 +78,10 @@ final class Bench: @unchecked Sendable {
     }
 
     func scheduler(_ namespace: String) throws -> JobScheduler {
-        JobScheduler(client: target.client, configuration: .init(keys: try ConveyorKeys(namespace: namespace)))
+        JobScheduler(
+            client: target.client,
+            configuration: .init(keys: try ConveyorKeys(namespace: namespace), tracer: settings.trace ? BenchTracer() : nil)
+        )
     }
 
     private func label(_ text: String) -> String { "[run \(repetition)] \(text)" }

@@ -1,6 +1,8 @@
 import ConveyorRedis
+import CoreMetrics
 import Foundation
 import Logging
+import Tracing
 
 /// Schedules jobs and reads them back.
 ///
@@ -38,6 +40,13 @@ public struct JobScheduler: Sendable {
         /// registry uses ``JobRegistry/checkInput(typeName:dataJSON:)``, so data
         /// that does not decode as the job's `Input` is rejected at once.
         public var inputCheck: (@Sendable (_ typeName: String, _ dataJSON: String?) throws(ConveyorError) -> Void)?
+        /// Where the `scheduled` and `replaced` counters go; `nil` (the
+        /// default) uses the bootstrapped `MetricsSystem.factory`.
+        public var metricsFactory: (any MetricsFactory)?
+        /// The tracer of the scheduling spans; `nil` (the default) uses the
+        /// bootstrapped `InstrumentationSystem.tracer`. With the no-op tracer
+        /// no span is made and no trace context is stored.
+        public var tracer: (any Tracer)?
 
         /// Creates a configuration with defaults.
         public init(
@@ -45,13 +54,17 @@ public struct JobScheduler: Sendable {
             maxPayloadBytes: Int = 1 << 20,
             staleAfter: Duration = .seconds(3600),
             bulkBatchSize: Int = 100,
-            knownJobTypes: Set<String>? = nil
+            knownJobTypes: Set<String>? = nil,
+            metricsFactory: (any MetricsFactory)? = nil,
+            tracer: (any Tracer)? = nil
         ) {
             self.keys = keys
             self.maxPayloadBytes = maxPayloadBytes
             self.staleAfter = staleAfter
             self.bulkBatchSize = bulkBatchSize
             self.knownJobTypes = knownJobTypes
+            self.metricsFactory = metricsFactory
+            self.tracer = tracer
         }
     }
 
@@ -61,10 +74,15 @@ public struct JobScheduler: Sendable {
     public let configuration: Configuration
     private let layoutGate = LayoutGate()
 
+    let metrics: ConveyorMetrics
+    let tracing: JobTracing
+
     /// Creates a scheduler.
     public init(client: RedisClient, configuration: Configuration = Configuration()) {
         self.client = client
         self.configuration = configuration
+        self.metrics = ConveyorMetrics(factory: configuration.metricsFactory)
+        self.tracing = JobTracing(tracer: configuration.tracer)
     }
 
     /// Creates a scheduler that accepts, on the untyped path, only the types of
@@ -275,8 +293,27 @@ public struct JobScheduler: Sendable {
         return specs
     }
 
-    /// Sends validated specs: grouped by partition, batched, pipelined.
+    /// Sends validated specs in a `send` span (when tracing), counting what
+    /// was scheduled and replaced.
     func schedule(_ specs: [JobSpec]) async throws(ConveyorError) -> [WorkerJob] {
+        let span = tracing.startScheduling(types: specs.map(\.type))
+        do {
+            let (created, replaced) = try await send(specs, traceContext: span?.traceContext)
+            tracing.endScheduling(span, ids: created.map(\.id), error: nil)
+            metrics.increment(.scheduled, types: created.lazy.map(\.type))
+            if metrics.isEnabled {
+                for (job, count) in zip(created, replaced) where count > 0 { metrics.increment(.replaced, type: job.type, by: count) }
+            }
+            return created
+        } catch {
+            tracing.endScheduling(span, ids: nil, error: error)
+            throw error
+        }
+    }
+
+    /// Sends validated specs: grouped by partition, batched, pipelined.
+    /// - Returns: The created jobs, and how many jobs each replaced.
+    private func send(_ specs: [JobSpec], traceContext: String?) async throws(ConveyorError) -> ([WorkerJob], [Int]) {
         try await layoutGate.verify(configuration.keys, client: client)
         let specs = try await resolvingCronDue(specs)
         let scriptNow: any RESPArgument = configuration.testClock.map { $0().milliseconds } ?? ""
@@ -306,6 +343,7 @@ public struct JobScheduler: Sendable {
                         spec.maxAttempts.map(String.init) ?? "", spec.backoff.maxDelayMilliseconds.map(String.init) ?? "",
                     ]
                 }
+                if let traceContext { arguments.append(traceContext) }
                 calls.append(ScriptSignature.scheduleJobs.call(partition, arguments))
                 callMembers.append(batch)
             }
@@ -317,17 +355,20 @@ public struct JobScheduler: Sendable {
             throw ConveyorError(error)
         }
         var created = [WorkerJob?](repeating: nil, count: specs.count)
+        var replaced = [Int](repeating: 0, count: specs.count)
         for (reply, members) in zip(replies, callMembers) {
             if case .error(let message) = reply {
                 throw ConveyorError(redisReply: message, what: "scheduleJobs")
             }
-            guard let entries = reply.array, entries.count == members.count + 1, let nowMs = entries[0].int else {
+            // {now, then newId and replaced per job}.
+            guard let entries = reply.array, entries.count == 2 * members.count + 1, let nowMs = entries[0].int else {
                 throw ConveyorError(.redis, "scheduleJobs returned \(reply)")
             }
-            for (entry, index) in zip(entries.dropFirst(), members) {
-                guard let id = entry.int else {
-                    throw ConveyorError(.redis, "scheduleJobs returned \(entry)")
+            for (offset, index) in members.enumerated() {
+                guard let id = entries[2 * offset + 1].int, let replacedCount = entries[2 * offset + 2].int else {
+                    throw ConveyorError(.redis, "scheduleJobs returned \(entries[2 * offset + 1]), \(entries[2 * offset + 2])")
                 }
+                replaced[index] = replacedCount
                 let spec = specs[index]
                 created[index] = WorkerJob(
                     id: id, type: spec.type, userId: spec.userId, dataJSON: spec.dataJSON,
@@ -338,11 +379,12 @@ public struct JobScheduler: Sendable {
                     autoRescheduleOnFailure: spec.autoRescheduleOnFailure,
                     autoRescheduleOnFailureDelay: spec.autoRescheduleOnFailureDelay, removeDelay: spec.removeDelay,
                     rescheduledFromJob: spec.rescheduledFromJob, attempt: spec.attempt, createdAt: Date(milliseconds: nowMs),
-                    autoRescheduleOnFailureMaxAttempts: spec.maxAttempts, autoRescheduleOnFailureBackoff: spec.backoff
+                    autoRescheduleOnFailureMaxAttempts: spec.maxAttempts, autoRescheduleOnFailureBackoff: spec.backoff,
+                    traceContext: traceContext
                 )
             }
         }
-        return created.map { $0! }
+        return (created.map { $0! }, replaced)
     }
 
     /// The script's `due`: absolute ms as given, `+<ms>` for a delay (from

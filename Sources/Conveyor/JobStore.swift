@@ -193,6 +193,8 @@ struct JobStore: Sendable {
         /// wrote it): handed to `recoverJobs` all the same, which finishes them
         /// as lost; the archiver then archives them raw.
         var unparseable: [Int] = []
+        /// The type of each recovered job that parsed, for the `recovered` metric.
+        var recoveredTypes: [String] = []
     }
 
     /// ``recoverExpired(partition:now:estimatedNow:graceMs:maxInterruptions:limit:lockOwner:lockMs:)``,
@@ -219,10 +221,12 @@ struct JobStore: Sendable {
         let reply = try await eval(ScriptSignature.getJobs.call(partition, candidates))
         var pass = RecoveryPass()
         var arguments: [any RESPArgument] = []
+        var types: [String?] = []  // per candidate sent: its type when its hash parsed
         for entry in reply.array ?? [] {
             guard let items = entry.array, let id = items.first?.int else { continue }  // {}: gone meanwhile
             if let job = WorkerJob(id: id, hashFields: items.dropFirst()) {
                 arguments += [id, job.nextCronDue(after: Date(milliseconds: now ?? estimatedNow)).map(String.init) ?? ""]
+                types.append(job.type)
                 continue
             }
             // A hash that does not parse is recovered all the same (no cron
@@ -231,6 +235,7 @@ struct JobStore: Sendable {
             // (`t`, `u`) the script finishes it as unreadable (no re-run).
             pass.unparseable.append(id)
             arguments += [id, ""]
+            types.append(nil)
         }
         guard !arguments.isEmpty else { return pass }
         let header: [any RESPArgument] = [
@@ -238,7 +243,11 @@ struct JobStore: Sendable {
             failedRetention.ms, failedRetention.max, arguments.count / 2,
         ]
         let result = try await eval(ScriptSignature.recoverJobs.call(partition, header + arguments))
-        pass.recovered = (result.array ?? []).filter { $0.array?.first?.int == ScriptOutcome.recovered.rawValue }.count
+        // One {outcome, newJobId} per candidate, in the order sent.
+        for (type, entry) in zip(types, result.array ?? []) where entry.array?.first?.int == ScriptOutcome.recovered.rawValue {
+            pass.recovered += 1
+            if let type { pass.recoveredTypes.append(type) }
+        }
         return pass
     }
 

@@ -1,3 +1,4 @@
+import ConveyorRedis
 import Foundation
 
 /// Keeps a pool's leases and looks after other workers' lost jobs: renews the
@@ -18,6 +19,8 @@ struct LeaseKeeper<App: Sendable>: Sendable {
         let shortestTimeout = ([configuration.jobTimeout] + configuration.jobTimeoutByType.values).min()!
         let timeoutCheck = min(max(shortestTimeout / 10, .milliseconds(10)), .seconds(1))
         var nextTimeoutCheck = clock.now + timeoutCheck
+        let gaugeInterval = pool.metrics.isEnabled ? configuration.gaugeRefreshInterval : nil
+        var nextGauges = gaugeInterval.map { _ in clock.now }
         while !Task.isCancelled {
             let now = clock.now
             if now >= nextTimeoutCheck {
@@ -35,7 +38,11 @@ struct LeaseKeeper<App: Sendable>: Sendable {
                 await recover()
                 nextRecovery = now + configuration.recoveryInterval
             }
-            try? await Task.sleep(until: min(nextRenew, nextRecovery, nextTimeoutCheck))
+            if let gaugeInterval, let due = nextGauges, now >= due {
+                await refreshGauges()
+                nextGauges = now + gaugeInterval
+            }
+            try? await Task.sleep(until: min(nextRenew, nextRecovery, nextTimeoutCheck, nextGauges ?? nextRenew))
         }
     }
 
@@ -101,6 +108,7 @@ struct LeaseKeeper<App: Sendable>: Sendable {
                     lockOwner: configuration.workerId, lockMs: max(100, WorkerPool<App>.ms(configuration.recoveryInterval) / 2)
                 )
                 if pass.recovered > 0 {
+                    pool.metrics.increment(.recovered, types: pass.recoveredTypes.lazy)
                     pool.logger.info("recovered jobs of lost workers; they run again", metadata: ["conveyor.recovered": "\(pass.recovered)"])
                 }
                 if !pass.unparseable.isEmpty {
@@ -112,6 +120,32 @@ struct LeaseKeeper<App: Sendable>: Sendable {
             } catch {
                 pool.logger.debug("recovery pass failed", metadata: ["conveyor.error": "\(error)"])
             }
+        }
+    }
+
+    /// Reads the per-partition gauges: four counts per partition in one
+    /// pipelined round trip (O(log n) each in Redis). "Due now" uses the
+    /// estimate of Redis's clock.
+    private func refreshGauges() async {
+        let partitions = configuration.keys.partitions
+        let now = pool.clock.nowMs
+        var commands: [RedisCommand] = []
+        for partition in partitions {
+            commands += [
+                RedisCommand("ZCARD", partition.due), RedisCommand("ZCOUNT", partition.due, "-inf", now),
+                RedisCommand("ZCARD", partition.running), RedisCommand("ZCARD", partition.finished),
+            ]
+        }
+        guard let replies = try? await pool.client.pipeline(commands), replies.count == commands.count else {
+            pool.logger.debug("job gauges not refreshed: Redis did not answer")
+            return
+        }
+        for (offset, partition) in partitions.enumerated() {
+            let counts = replies[4 * offset..<4 * offset + 4].map { $0.int ?? 0 }
+            pool.metrics.record(.pending, partition: partition.index, counts[0])
+            pool.metrics.record(.dueNow, partition: partition.index, counts[1])
+            pool.metrics.record(.running, partition: partition.index, counts[2])
+            pool.metrics.record(.awaitingArchive, partition: partition.index, counts[3])
         }
     }
 }

@@ -59,6 +59,7 @@ extension WorkerJob {
                 case .maxAttempts?: autoRescheduleOnFailureMaxAttempts = reply.int
                 case .backoffMaxDelay?: autoRescheduleOnFailureBackoff = reply.int.map { .exponential(maxDelay: .milliseconds($0)) } ?? .fixed
                 case .failedRetention?: failedRetention = reply.int
+                case .traceContext?: traceContext = String(buffer: value)
                 case .type?, .userId?, .data?, .result?, .attempt?, .workerId?, .interruptions?, .releases?:
                     continue  // one-letter fields above; ic and rl are for the scripts only
                 case nil:

@@ -54,6 +54,10 @@ public struct WorkerJob: Sendable, Hashable {
     /// For a failed job: how long it is kept in Redis, in ms, instead of
     /// ``removeDelay`` (the worker's ``WorkerPoolConfiguration/failedJobRetention``).
     public var failedRetention: Int? = nil
+    /// The trace context of the span that scheduled the job (the tracer's
+    /// carrier as JSON), stored only when a tracer was bootstrapped: the run's
+    /// span links to that span. Not part of the JSON or the history log.
+    public var traceContext: String?
 
     /// When it becomes eligible for archiving: `finished + removeDelay`, or
     /// `finished + failedRetention` for a failed job.

@@ -43,6 +43,8 @@ public final class WorkerPool<App: Sendable>: Service {
     let store: JobStore
     let onEvent: (@Sendable (Event) -> Void)?
     let clock: RedisClockEstimate
+    let metrics: ConveyorMetrics
+    let tracing: JobTracing
 
     /// Jobs whose task is running: the reason to interrupt each, and how.
     struct Running {
@@ -105,6 +107,8 @@ public final class WorkerPool<App: Sendable>: Service {
         self.logger = logger
         self.onEvent = onEvent
         self.clock = RedisClockEstimate(testClock: configuration.testClock, hostClock: configuration.testHostClock ?? { Date() })
+        self.metrics = ConveyorMetrics(factory: configuration.metricsFactory)
+        self.tracing = JobTracing(tracer: configuration.tracer)
         self.store = JobStore(
             client: client, keys: configuration.keys, staleAfterMs: Self.ms(configuration.staleAfter),
             failedRetention: .init(ms: Self.ms(configuration.failedJobRetention), max: configuration.maxRetainedFailedJobs)
@@ -178,18 +182,31 @@ public final class WorkerPool<App: Sendable>: Service {
         running.withLock {
             $0[job.id] = Running(job: job, interruption: nil, cancel: nil, outcome: outcome, deadline: .now + timeout)
         }
-        let task = Task { [registry, app, logger] in
+        metrics.increment(.started, type: job.type)
+        if let started = job.started {
+            metrics.record(.lateness, type: job.type, nanoseconds: Int64(started.milliseconds - job.due.milliseconds) * 1_000_000)
+        }
+        let partition = job.id % configuration.keys.partitionCount
+        let task = Task { [registry, app, logger, tracing, metrics, workerId = configuration.workerId] in
             var log = logger
             log.handler = JobLogHandler(base: logger.handler, job: job)
             let result: Result<String?, any Error>
+            let began = metrics.isEnabled ? ContinuousClock.now : nil
             do {
                 guard let runner = registry.runner(for: job.type) else {
                     // Filtered out before start; kept so a registry change cannot crash.
                     throw ConveyorError(.unknownJobType, "unknown job type \"\(job.type)\"")
                 }
-                result = .success(try await runner(app, job, log))
+                if tracing.tracer == nil {
+                    result = .success(try await runner(app, job, log))
+                } else {
+                    result = .success(try await tracing.withRunSpan(job, partition: partition, workerId: workerId) { try await runner(app, job, log) })
+                }
             } catch {
                 result = .failure(error)
+            }
+            if let began {
+                metrics.record(.runDuration, type: job.type, nanoseconds: (ContinuousClock.now - began).nanoseconds)
             }
             // Shutdown may have given up on this job already and finished it.
             if outcome.claimDelivery() {
@@ -235,11 +252,29 @@ public final class WorkerPool<App: Sendable>: Service {
             id: job.id, status: status, resultJSON: resultJSON, cronNextDue: job.nextCronDue(after: clock.now)
         )
         let (written, followUp) = await completions.write(completion)
+        // Counted before the job leaves `held`, so a pool that has stopped has counted every job.
+        if written { count(job, status: status, interruption: interruption, followUp: followUp) }
         release(held: [job.id])
         if !written {
             logger.info("job completion refused: lease lost", metadata: ["conveyor.job.id": "\(job.id)"])
         }
         onEvent?(Event(job: job, success: completion.success, resultJSON: completion.resultJSON, followUpJobId: followUp, written: written))
+    }
+
+    /// Counts a written completion (a result refused because the lease was
+    /// lost is counted by the recovery that took the job).
+    private func count(_ job: WorkerJob, status: JobStore.Completion.Status, interruption: Interruption?, followUp: Int?) {
+        switch status {
+        case .succeeded:
+            metrics.increment(.succeeded, type: job.type)
+        case .failed:
+            metrics.increment(.failed, type: job.type)
+            if interruption == .timedOut { metrics.increment(.timedOut, type: job.type) }
+            // A failed job's follow-up is its retry when it asked for one (else its next cron run).
+            if followUp != nil && job.autoRescheduleOnFailure { metrics.increment(.retried, type: job.type) }
+        case .interrupted:
+            metrics.increment(.interrupted, type: job.type)
+        }
     }
 
     /// Stops renewing leases of jobs whose completion or release is written.

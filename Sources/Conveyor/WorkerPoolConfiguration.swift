@@ -1,4 +1,6 @@
+import CoreMetrics
 import Foundation
+import Tracing
 
 /// Settings of a ``WorkerPool``.
 public struct WorkerPoolConfiguration: Sendable {
@@ -62,6 +64,18 @@ public struct WorkerPoolConfiguration: Sendable {
     public var archiverMissingWarning: Duration? = .seconds(600)
     /// How often the pool looks for a missing archiver.
     var archiverCheckInterval: Duration = .seconds(60)
+    /// Where the pool's metrics go (`ConveyorMetrics`: started, succeeded,
+    /// failed, retried, recovered, timed out; run duration and lateness; the
+    /// per-partition gauges); `nil` (the default) uses the bootstrapped
+    /// `MetricsSystem.factory`. With no backend nothing is recorded.
+    public var metricsFactory: (any MetricsFactory)?
+    /// How often the per-partition gauges (pending, due now, running,
+    /// awaiting archive) are read from Redis: one pipelined round trip of
+    /// four counts per partition. Only when a metrics backend is set; `nil` never.
+    public var gaugeRefreshInterval: Duration?
+    /// The tracer of the run spans; `nil` (the default) uses the bootstrapped
+    /// `InstrumentationSystem.tracer`. With the no-op tracer no span is made.
+    public var tracer: (any Tracer)?
     /// Tests only: a clock that replaces Redis's. `nil` (the default) lets
     /// every script take "now" from Redis (`TIME`), so workers whose clocks
     /// differ agree on leases and due times.
@@ -89,7 +103,10 @@ public struct WorkerPoolConfiguration: Sendable {
         heartbeatInterval: Duration = .seconds(5),
         workerId: String = WorkerPoolConfiguration.defaultWorkerId(),
         keys: ConveyorKeys = try! ConveyorKeys(),
-        staleAfter: Duration = .seconds(3600)
+        staleAfter: Duration = .seconds(3600),
+        metricsFactory: (any MetricsFactory)? = nil,
+        gaugeRefreshInterval: Duration? = .seconds(10),
+        tracer: (any Tracer)? = nil
     ) {
         self.concurrency = concurrency
         self.leaseDuration = leaseDuration
@@ -109,6 +126,9 @@ public struct WorkerPoolConfiguration: Sendable {
         self.workerId = workerId
         self.keys = keys
         self.staleAfter = staleAfter
+        self.metricsFactory = metricsFactory
+        self.gaugeRefreshInterval = gaugeRefreshInterval
+        self.tracer = tracer
     }
 
     /// `<host>-<pid>-<random>`: unique per process, readable in `jobs show`.

@@ -47,6 +47,7 @@ struct ArchiverCommand: AsyncParsableCommand {
     var claims = false
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
+    @OptionGroup var metrics: MetricsOptions
     @OptionGroup var redis: RedisOptions
 
     func validate() throws {
@@ -121,6 +122,7 @@ struct ArchiverCommand: AsyncParsableCommand {
             print("backlog: \(backlog) finished job(s) in Redis")
             return
         }
+        let metricsServer = metrics.bootstrap(logger: logger)
         let client = try await redis.client()
         var configuration = ArchiverConfiguration(historyDirectory: try directory(), keys: keys, archiverId: archiverId)
         configuration.passInterval = .milliseconds(Int(interval * 1000))
@@ -157,7 +159,8 @@ struct ArchiverCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: archiver, successTerminationBehavior: .gracefullyShutdownGroup), .init(service: client)],
+                services: [.init(service: archiver, successTerminationBehavior: .gracefullyShutdownGroup)]
+                    + (metricsServer.map { [.init(service: $0)] } ?? []) + [.init(service: client)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

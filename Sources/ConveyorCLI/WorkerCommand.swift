@@ -43,6 +43,7 @@ struct WorkerCommand: AsyncParsableCommand {
     var archiver = false
     @Option(name: .customLong("history-dir"), help: ArgumentHelp("History directory for --archiver (default: $CONVEYOR_HISTORY_DIR).", valueName: "dir"))
     var historyDir: String?
+    @OptionGroup var metrics: MetricsOptions
     @OptionGroup var redis: RedisOptions
 
     func validate() throws {
@@ -69,6 +70,7 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "conveyor.worker")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let metricsServer = metrics.bootstrap(logger: logger)
         let (client, server) = try await redis.clientOrEmbeddedServer { logger.notice("\($0)") }
         var configuration = WorkerPoolConfiguration(concurrency: concurrency, keys: try redis.keys())
         configuration.shutdownGracePeriod = .milliseconds(Int(gracePeriod * 1000))
@@ -102,7 +104,8 @@ struct WorkerCommand: AsyncParsableCommand {
             configuration: .init(
                 // Shut down in reverse order: the pool finishes its jobs
                 // (writing their results) before the client closes.
-                services: [.init(service: client)] + (archiverService.map { [.init(service: $0)] } ?? [])
+                services: [.init(service: client)] + (metricsServer.map { [.init(service: $0)] } ?? [])
+                    + (archiverService.map { [.init(service: $0)] } ?? [])
                     + [.init(service: pool, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger

@@ -18,7 +18,8 @@
   job:  {t = type, u = userId, d = JSON or nil, due = ms, cr = cron or nil, tz = zone or nil,
          ar = boolean, ard = ms, rmd = ms, rf = id or nil, a = attempt (>= 1),
          am = most attempts or nil, bx = backoff cap ms or nil,
-         ic = consecutive interruptions before this job (re-runs only), or nil}
+         ic = consecutive interruptions before this job (re-runs only), or nil,
+         tc = trace context of the span that scheduled it, or nil}
   Returns newId (string), cancelled ids (list of strings), and whether a worker must be
   woken (the job is due at or before now, or is now the earliest due job).
 ]]
@@ -79,6 +80,7 @@ local function insertJob(keys, ctx, job)
   if job.am then args[#args + 1] = "am"; args[#args + 1] = toIntString(job.am) end
   if job.bx then args[#args + 1] = "bx"; args[#args + 1] = toIntString(job.bx) end
   if job.ic then args[#args + 1] = "ic"; args[#args + 1] = toIntString(job.ic) end
+  if job.tc then args[#args + 1] = "tc"; args[#args + 1] = job.tc end
   args[#args + 1] = "ca"
   args[#args + 1] = nowText
   rcall("HSET", keys.jobPrefix .. id, unpack(args))

@@ -13,7 +13,8 @@
   - otherwise, cr is set   -> the next cron run: due cronNextDue (computed by the caller;
     nil means there is none), attempt 1. This also follows a failure that is not retried,
     so a cron chain never ends because one run failed.
-  The new job copies t, u, d, cr, tz, ar, ard, rmd, am, bx, gets rf = id, and goes through
+  The new job copies t, u, d, cr, tz, ar, ard, rmd, am, bx (and tc, the trace context, for a
+  re-run or retry: the same message again, not a new cron run), gets rf = id, and goes through
   insertJob, so it replaces any matching pending job - unless that pending job was
   scheduled after the finished job started (ca >= st): then the app's newer schedule wins,
   no follow-up is inserted, and the finished job records sb = the newer job's id.
@@ -28,6 +29,7 @@
 
 local function scheduleFollowUp(keys, ctx, id, job, outcome, cronNextDue)
   local due, attempt, interruptions
+  local traceContext = job.tc
   local gaveUp = false
   if outcome == "interrupted" then
     interruptions = interruptionCount(job)
@@ -44,6 +46,7 @@ local function scheduleFollowUp(keys, ctx, id, job, outcome, cronNextDue)
     due = cronNextDue
     attempt = 1
     interruptions = nil
+    traceContext = nil
   else
     return nil, false
   end
@@ -58,7 +61,7 @@ local function scheduleFollowUp(keys, ctx, id, job, outcome, cronNextDue)
   local newId, _, wake = insertJob(keys, ctx, {
     t = job.t, u = job.u, d = job.d, due = due, cr = job.cr, tz = job.tz,
     ar = job.ar == "1", ard = tonumber(job.ard) or 0, rmd = tonumber(job.rmd) or 0,
-    rf = id, a = attempt, ic = interruptions, am = tonumber(job.am), bx = tonumber(job.bx),
+    rf = id, a = attempt, ic = interruptions, am = tonumber(job.am), bx = tonumber(job.bx), tc = traceContext,
   })
   return newId, wake
 end

@@ -42,6 +42,7 @@ public final class Archiver: Service {
     let store: ArchiveStore
     let logger: Logger
     let onEvent: (@Sendable (Event) -> Void)?
+    let metrics: ConveyorMetrics
     private let stopping = Mutex(false)
     private let wakeup = Wakeup()
     private let identity = Mutex<String?>(nil)
@@ -74,6 +75,7 @@ public final class Archiver: Service {
         self.clock = RedisClockEstimate(testClock: configuration.testClock, hostClock: configuration.testHostClock ?? { Date() })
         self.logger = logger
         self.onEvent = onEvent
+        self.metrics = ConveyorMetrics(factory: configuration.metricsFactory)
     }
 
     /// The identity this archiver writes under, once it has one.
@@ -364,6 +366,8 @@ public final class Archiver: Service {
             }
         }
         try await store.delete(ids: claim.ids, partition: partition, archiverId: writer.archiverId)
+        // Counted when deleted (once per job), so a batch resumed after a crash counts its jobs once.
+        metrics.increment(.archived, types: claim.jobs.lazy.map(\.type))
         if let file {
             logger.trace(
                 "archived jobs",

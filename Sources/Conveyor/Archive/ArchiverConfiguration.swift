@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 
 /// Settings of an ``Archiver``.
@@ -55,6 +56,9 @@ public struct ArchiverConfiguration: Sendable {
     /// Tests only: this host's clock (default `Date()`), to run an archiver
     /// whose clock is wrong.
     var testHostClock: (@Sendable () -> Date)?
+    /// Where `conveyor_jobs_archived_total` goes; `nil` (the default) uses the
+    /// bootstrapped `MetricsSystem.factory`.
+    public var metricsFactory: (any MetricsFactory)?
 
     /// Creates a configuration with defaults.
     public init(
@@ -70,7 +74,8 @@ public struct ArchiverConfiguration: Sendable {
         retainBytes: Int? = nil,
         maintenanceInterval: Duration = .seconds(30),
         retryInitialDelay: Duration = .milliseconds(500),
-        retryMaxDelay: Duration = .seconds(30)
+        retryMaxDelay: Duration = .seconds(30),
+        metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.historyDirectory = historyDirectory
         self.keys = keys
@@ -86,6 +91,7 @@ public struct ArchiverConfiguration: Sendable {
         self.lowDiskSpaceBytes = nil
         self.retryInitialDelay = retryInitialDelay
         self.retryMaxDelay = retryMaxDelay
+        self.metricsFactory = metricsFactory
     }
 
     /// Checks the settings.

@@ -134,7 +134,7 @@ public struct RawJobHash: Sendable, Hashable {
                 guard isCanonicalInteger(bytes) else { return "u is not a canonical integer" }
             case .data, .result:
                 parts[key.readableBytesView.first!, default: [:]][1] = value
-            case .workerId, .cron, .cronTimeZone:
+            case .workerId, .cron, .cronTimeZone, .traceContext:
                 guard String(validating: bytes, as: UTF8.self) != nil else { return "\(name) is not UTF-8" }
             case .success, .autoReschedule:
                 guard bytes.count == 1, bytes.first == UInt8(ascii: "0") || bytes.first == UInt8(ascii: "1") else {

@@ -36,4 +36,6 @@ enum JobField: String, CaseIterable, Sendable {
     case backoffMaxDelay = "bx"
     /// How long this failed job is kept in Redis, ms (instead of `rmd`).
     case failedRetention = "fr"
+    /// Trace context of the span that scheduled the job (JSON carrier).
+    case traceContext = "tc"
 }
