@@ -19,10 +19,9 @@ import urllib.error
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 
@@ -59,7 +58,17 @@ def click_and_wait(driver, element):
     """Clicks a submit button and waits until the next page replaced this one."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(page))
+
+    def replaced(_):
+        try:
+            page.is_enabled()
+            return False
+        except (StaleElementReferenceException, WebDriverException):
+            # Chromium sometimes reports a node of the previous document as
+            # "does not belong to the document" instead of stale: replaced too.
+            return True
+
+    WebDriverWait(driver, 10).until(replaced)
 
 
 def cell_texts(driver, table_id):
