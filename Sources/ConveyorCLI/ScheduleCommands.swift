@@ -111,8 +111,10 @@ struct ScheduleCommand: AsyncParsableCommand {
             Examples:
               conveyor schedule sendEmail --user 42 --data '{"to":"a@example.com"}'
               conveyor schedule report --user 0 --due +10m --auto-retry --retry-delay 5000 --max-attempts 5
-              conveyor schedule --from jobs.jsonl        (a line: {"type":"sendEmail","user":42,"data":{"to":"a@example.com"},"due":"+1h"})
+              conveyor schedule --from jobs.jsonl
               producer | conveyor schedule --from - --json
+            A line of jobs.jsonl:
+              {"type":"sendEmail","user":42,"data":{"to":"a@example.com"},"due":"+1h","autoRetry":true}
             """
     )
 

@@ -184,14 +184,72 @@ struct CLIHelpTests {
         [command] + command.configuration.subcommands.flatMap { commands($0) }
     }
 
-    @Test("every command's --help shows an example")
+    @Test("every command's --help shows an example, and every example parses")
     func examples() {
         // DemoCommand is listed only when the app runs the demo's types; check it too.
         let all = Self.commands(ConveyorCommand.self) + [DemoCommand.self]
         #expect(all.count >= 15)
+        var checked = 0
         for command in all {
-            let help = ConveyorCommand.helpMessage(for: command)
+            // Wide enough that no example wraps; the command's own help (demo is not a listed subcommand).
+            let help = command.helpMessage(columns: 250)
             #expect(help.contains("Example"), "\(command._commandName) has no example")
+            for example in Self.examples(help) {
+                checked += 1
+                do {
+                    // demo is listed only in apps with its job types, which this test process has not installed.
+                    if command == DemoCommand.self, example.first == "demo" {
+                        _ = try DemoCommand.parse(Array(example.dropFirst()))
+                    } else {
+                        try ConveyorCLI.validate(arguments: example)
+                    }
+                } catch {
+                    Issue.record("\(command._commandName): example \(example) does not parse: \(ConveyorCommand.message(for: error))")
+                }
+            }
+        }
+        #expect(checked >= 35, "the examples were found and parsed")
+    }
+
+    /// The `conveyor …` lines of a help text, split as a shell would (quotes
+    /// only); a --token-file under /run/secrets (a container's) becomes a real file.
+    static func examples(_ help: String) -> [[String]] {
+        help.split(separator: "\n").compactMap { line -> [String]? in
+            let text = line.trimmingCharacters(in: .whitespaces)
+            var command = text.components(separatedBy: "| ").last ?? text
+            if command.hasPrefix("CONVEYOR_HISTORY_DIR=") {
+                // An environment assignment: passed as the flag it stands for.
+                let assignment = command.prefix { $0 != " " }
+                command = String(command.dropFirst(assignment.count + 1)) + " --history-dir " + assignment.dropFirst("CONVEYOR_HISTORY_DIR=".count)
+            }
+            guard command.hasPrefix("conveyor ") else { return nil }
+            var words: [String] = []
+            var word = ""
+            var quote: Character?
+            var inWord = false
+            for character in command.split(separator: ">").first ?? "" {
+                if let open = quote {
+                    if character == open { quote = nil } else { word.append(character) }
+                } else if character == "'" || character == "\"" {
+                    quote = character
+                    inWord = true
+                } else if character == " " {
+                    if inWord { words.append(word) }
+                    word = ""
+                    inWord = false
+                } else {
+                    word.append(character)
+                    inWord = true
+                }
+            }
+            if inWord { words.append(word) }
+            return words.dropFirst().map { $0.hasPrefix("/run/secrets/") ? Self.tokenFile : $0 }
         }
     }
+
+    static let tokenFile: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("help-token-\(UUID().uuidString)").path
+        FileManager.default.createFile(atPath: path, contents: Data("0123456789abcdef0123456789abcdef".utf8))
+        return path
+    }()
 }
