@@ -64,6 +64,7 @@ struct BulkSchedule {
         for var line in input.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+            if lineNumber == 1, line.starts(with: [0xEF, 0xBB, 0xBF]) { line = line.dropFirst(3) }  // a UTF-8 byte order mark
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             guard jobs.count < Self.maxJobs else {
                 Self.write("error: \(sourceName) line \(lineNumber): more than \(Self.maxJobs) jobs; split the input")

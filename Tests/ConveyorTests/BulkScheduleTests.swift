@@ -71,11 +71,11 @@ struct BulkScheduleTests {
         }
     }
 
-    @Test("standard input with `-`; plain progress lines when stderr is not a terminal")
+    @Test("standard input with `-` (a byte order mark, CRLF); plain progress lines when stderr is not a terminal")
     func standardInput() async throws {
         try await TestRedis.withClient { client, ns in
             let url = try await TestRedis.url()
-            let input = #"{"type":"echo","user":1,"data":"a"}"# + "\r\n" + #"{"type":"echo","user":2}"# + "\n"
+            let input = "\u{FEFF}" + #"{"type":"echo","user":1,"data":"a"}"# + "\r\n" + #"{"type":"echo","user":2}"# + "\n"
             let result = try await Self.run(["schedule", "--from", "-", "--redis", url, "--namespace", ns], input: input)
             #expect(result.status == 0, "\(result.output)")
             #expect(result.output.contains("scheduled 2/2 jobs"))
@@ -161,6 +161,42 @@ struct BulkScheduleTests {
             let last = try await scheduler.jobs(type: "echo", userId: 5000)
             #expect(last.map(\.dataJSON) == [#"{"n":5000}"#])
         }
+    }
+
+    @Test("Redis failing part-way (maxmemory reached): the error names the lines, earlier batches stay scheduled (exit 1)")
+    func redisFailsPartWay() async throws {
+        // A private server: its maxmemory must not touch the other tests.
+        let server = try await RedisServerProcess.start()
+        let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
+        do {
+            let info = try await client.send("INFO", "memory").string ?? ""
+            let used = try #require(info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("used_memory:") }.flatMap { Int($0.dropFirst(12)) })
+            _ = try await client.send("CONFIG", "SET", "maxmemory", String(used + 1_500_000))
+            _ = try await client.send("CONFIG", "SET", "maxmemory-policy", "noeviction")
+            let padding = String(repeating: "x", count: 400)
+            let lines = (1...20_000).map { #"{"type":"echo","user":\#($0),"data":"\#(padding)"}"# }
+            let result = try await Self.run(
+                ["schedule", "--from", "@input", "--redis", server.url, "--namespace", "oom"], input: lines.joined(separator: "\n"))
+            #expect(result.status == 1, "\(result.output)")
+            let error = try #require(result.output.split(separator: "\n").first { $0.hasPrefix("error: ") }, "\(result.output)")
+            let match = try #require(
+                error.firstMatch(
+                    of:
+                        #/lines (\d+)–(\d+): .*the (\d+) jobs before line (\d+) were scheduled, lines \d+–\d+ may be partly scheduled, later lines were not sent/#
+                ), "\(error)")
+            let (first, last, before) = (Int(match.1)!, Int(match.2)!, Int(match.3)!)
+            #expect(first > 1 && last == first + 999 && before == first - 1 && Int(match.4) == first)
+            _ = try await client.send("CONFIG", "SET", "maxmemory", "0")
+            let scheduler = JobScheduler(client: client, configuration: .init(keys: try ConveyorKeys(namespace: "oom")))
+            let pending = try await scheduler.counts()[.pending] ?? 0
+            #expect(pending >= before && pending <= last, "every job before the failed batch is in Redis, none after it")
+        } catch {
+            await client.shutdown()
+            await server.stop()
+            throw error
+        }
+        await client.shutdown()
+        await server.stop()
     }
 
     @Test("--from refuses per-job flags and an unreadable file")
