@@ -13,6 +13,11 @@ struct ArchiverCommand: AsyncParsableCommand {
             deletes it from Redis. Several archivers may run at once, on one directory or several. \
             Stops gracefully on SIGTERM/SIGINT (the batch in progress is finished); after SIGKILL the \
             next archiver started on the same directory finishes the claimed batch exactly once.
+
+            Examples:
+              conveyor archiver --history-dir /var/lib/conveyor/history
+              conveyor archiver --history-dir /var/lib/conveyor/history --retain-days 30 --metrics-port 9091
+              conveyor archiver --status --history-dir /var/lib/conveyor/history
             """
     )
 

@@ -78,7 +78,16 @@ struct ConveyorCommand: AsyncParsableCommand {
         return CommandConfiguration(
             commandName: environment.name,
             abstract: "Redis-backed background jobs: schedule, inspect and run them.",
-            discussion: "Exit status: 0 success, 1 failure (one line on standard error), 2 bad usage.",
+            discussion: """
+                Exit status: 0 success, 1 failure (one line on standard error), 2 bad usage or bad input \
+                (nothing was done).
+
+                Examples:
+                  conveyor worker --concurrency 20
+                  conveyor schedule sendEmail --user 42 --data '{"to":"a@example.com"}' --due +10m
+                  conveyor schedule --from jobs.jsonl
+                  conveyor stats --watch
+                """,
             subcommands: subcommands
         )
     }

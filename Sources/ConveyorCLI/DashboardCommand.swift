@@ -13,7 +13,9 @@ struct DashboardCommand: AsyncParsableCommand {
             token, every request needs it: as `Authorization: Bearer TOKEN`, or as the password of HTTP basic auth \
             (any user name), which browsers ask for. Actions are POST forms with a CSRF token.
 
-            Example: conveyor dashboard --port 8080 --history-dir /var/lib/conveyor/history
+            Examples:
+              conveyor dashboard --port 8080 --history-dir /var/lib/conveyor/history
+              conveyor dashboard --bind 0.0.0.0 --port 8080 --token-file /run/secrets/dashboard_token
             """
     )
 

@@ -8,7 +8,12 @@ import Synchronization
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Schedule example jobs (a retrying one and a */2-second cron job among them) and run a worker, printing what runs, until Ctrl-C."
+        abstract: "Schedule example jobs (a retrying one and a */2-second cron job among them) and run a worker, printing what runs, until Ctrl-C.",
+        discussion: """
+            Examples:
+              conveyor demo
+              conveyor demo --duration 20 --redis redis://localhost:6379
+            """
     )
 
     /// The types the demo schedules; the command exists only in apps that run them all.

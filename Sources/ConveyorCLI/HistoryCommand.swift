@@ -16,6 +16,11 @@ struct HistoryCommand: AsyncParsableCommand {
             the blocks of rotated files that their index says cannot match. --json prints the log's \
             lines as stored, streamed (an export: --since ... --until ... --all --oldest-first --json). \
             --chain follows rescheduledFromJob links both ways, across the log and the jobs still in Redis.
+
+            Examples:
+              conveyor history --history-dir /var/lib/conveyor/history --type sendEmail --user 42 --success false
+              CONVEYOR_HISTORY_DIR=/var/lib/conveyor/history conveyor history --chain 1234
+              conveyor history --history-dir /var/lib/conveyor/history --since 2026-11-01 --until 2026-12-01 --all --oldest-first --json > november.jsonl
             """
     )
 

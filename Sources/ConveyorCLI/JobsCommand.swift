@@ -6,11 +6,25 @@ struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
         abstract: "Inspect and cancel jobs in Redis.",
+        discussion: """
+            Examples:
+              conveyor jobs list --state pending --type sendEmail
+              conveyor jobs show 1234 --json
+              conveyor jobs cancel 1234 --reason "sent by hand"
+              conveyor jobs counts
+            """,
         subcommands: [Show.self, List.self, Cancel.self, Counts.self]
     )
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one job.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show one job.",
+            discussion: """
+                Examples:
+                  conveyor jobs show 1234
+                  conveyor jobs show 1234 --json
+                """
+        )
 
         @Argument(help: "Job id.") var id: Int
         @Flag(name: .long, help: "Print the job as JSON.") var json = false
@@ -27,7 +41,14 @@ struct JobsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List jobs, oldest first.")
+        static let configuration = CommandConfiguration(
+            abstract: "List jobs, oldest first.",
+            discussion: """
+                Examples:
+                  conveyor jobs list --state pending --type sendEmail --limit 20
+                  conveyor jobs list --user 42 --json
+                """
+        )
 
         @Option(name: .long, help: "Only this job type.") var type: String?
         @Option(name: .long, help: "Only this user.") var user: Int?
@@ -53,7 +74,13 @@ struct JobsCommand: AsyncParsableCommand {
     }
 
     struct Cancel: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Cancel a pending (not started) job.")
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel a pending (not started) job.",
+            discussion: """
+                Example:
+                  conveyor jobs cancel 1234 --reason "customer unsubscribed"
+                """
+        )
 
         @Argument(help: "Job id.") var id: Int
         @Option(name: .long, help: "Reason stored in the job's result.") var reason: String = "cancelled by request"
@@ -80,6 +107,10 @@ struct JobsCommand: AsyncParsableCommand {
                 oldest has waited past its removeAt, and whether an archiver is running (one finished a pass \
                 within the last minute). --json adds them as awaitingArchive, oldestArchiveOverdueMs (null when \
                 none is due) and aliveArchiver (the archiver's id, or null).
+
+                Examples:
+                  conveyor jobs counts
+                  conveyor jobs counts --json
                 """
         )
 

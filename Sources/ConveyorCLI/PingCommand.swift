@@ -5,7 +5,12 @@ import Foundation
 struct PingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ping",
-        abstract: "Check the Redis connection and show round-trip times."
+        abstract: "Check the Redis connection and show round-trip times.",
+        discussion: """
+            Examples:
+              conveyor ping
+              conveyor ping --count 20 --redis rediss://user@redis.example.com:6380
+            """
     )
 
     @Option(name: .long, help: "Number of PINGs.") var count: Int = 5

@@ -17,7 +17,10 @@ struct StatsCommand: AsyncParsableCommand {
             place on a terminal, as repeated blocks (or JSON lines) otherwise. The --json field names are \
             listed in the README (section "Operating it").
 
-            Example: conveyor stats --watch --interval 1
+            Examples:
+              conveyor stats
+              conveyor stats --watch --interval 1
+              conveyor stats --json --minutes 15
             """
     )
 

@@ -7,7 +7,13 @@ import ServiceLifecycle
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
-        abstract: "Run the app's jobs until SIGTERM/SIGINT (graceful: running jobs may finish)."
+        abstract: "Run the app's jobs until SIGTERM/SIGINT (graceful: running jobs may finish).",
+        discussion: """
+            Examples:
+              conveyor worker --concurrency 20 --redis redis://localhost:6379
+              conveyor worker --metrics-port 9090 --log-level info
+              conveyor worker --archiver --history-dir /var/lib/conveyor/history
+            """
     )
 
     @Option(name: .long, help: "Jobs run at once.") var concurrency: Int = 10
