@@ -34,7 +34,9 @@ extension JobInspector {
     /// Completions per minute over the last `minutes` minutes of Redis time,
     /// summed over partitions, oldest first (from the `stats:<minute>` hashes
     /// `completeJobs` writes; they live about an hour).
-    /// - Parameter minutes: 1 ... 60.
+    /// - Parameters:
+    ///   - minutes: 1 ... 60.
+    ///   - now: The time the last minute contains; `nil` reads Redis's clock.
     public func completionsPerMinute(minutes: Int, now: Date? = nil) async throws(ConveyorError) -> [QueueStats.MinuteCounts] {
         guard (1...60).contains(minutes) else {
             throw ConveyorError(.invalidArgument, "minutes must be between 1 and 60, got \(minutes)")
