@@ -161,7 +161,9 @@ for j = 0, count - 1 do
     finishedArgs[#finishedArgs + 1] = id
     owned[#owned + 1] = id
     result[2 * j + 1] = COMPLETED
-    forgetStaleRunning(keys, ctx, state[8] .. ":" .. state[9], id, tonumber(state[2]))
+    if state[8] and state[9] then
+      forgetStaleRunning(keys, ctx, state[8] .. ":" .. state[9], id, tonumber(state[2]))
+    end
     -- Only a retry or a cron job needs the whole record, for its follow-up.
     local cronNextDue = ARGV[base + 3]
     if outcome == "interrupted" or (not success and state[5] == "1") or (state[6] ~= false and cronNextDue ~= "") then

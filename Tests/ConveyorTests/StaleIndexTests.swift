@@ -55,4 +55,17 @@ struct StaleIndexTests {
             #expect(try await h.client.send("HEXISTS", p.stale, "\(SendEmailTestJob.typeName):\(ending.userId)").int == 0)
         }
     }
+
+    @Test("a foreign running hash without a user is skipped by the sweep: the schedule still goes through (the sweep runs after the first write, so it must not raise)")
+    func foreignRunningHash() async throws {
+        try await SchedulerHarness.run { h in
+            let p = h.keys.partition(0)
+            let old = h.clock.nowMilliseconds - 2 * 3_600_000
+            _ = try await h.client.send("HSET", p.job(7), "t", "legacy", "ca", old, "st", old)
+            _ = try await h.client.send("ZADD", p.running, old, 7)
+            let job = try await h.scheduler.scheduleJob(WorkerJobConfig(SendEmailTestJob.self, userId: 1, data: .init(to: "u", subject: "s")))
+            #expect(try await h.requireJob(job.id).state == .pending)
+            #expect(try await h.client.send("HEXISTS", p.stale, "legacy:").int == 0)
+        }
+    }
 }

@@ -23,7 +23,9 @@ local function sweepStaleRunning(keys, now, staleAfterMs)
   local added = {}
   for _, id in ipairs(ids) do
     local state = rcall("HMGET", keys.jobPrefix .. id, "t", "u", "fi")
-    if state[1] and not state[3] then
+    -- A hash without t or u (foreign) is no pair's job: skipped, never concatenated
+    -- (this runs after the caller's first write, so it must not raise).
+    if state[1] and state[2] and not state[3] then
       local pair = state[1] .. ":" .. state[2]
       added[pair] = (added[pair] or rcall("HGET", keys.stale, pair) or "") .. " " .. id
     end
