@@ -56,7 +56,9 @@ struct StaleIndexTests {
         }
     }
 
-    @Test("a foreign running hash without a user is skipped by the sweep: the schedule still goes through (the sweep runs after the first write, so it must not raise)")
+    @Test(
+        "a foreign running hash without a user is skipped by the sweep: the schedule still goes through (the sweep runs after the first write, so it must not raise)"
+    )
     func foreignRunningHash() async throws {
         try await SchedulerHarness.run { h in
             let p = h.keys.partition(0)
