@@ -5,6 +5,17 @@ import PackageDescription
 // their dependencies (HdrHistogram) stay out of the root manifest and out of apps that depend
 // on Conveyor. Build from the repository root: `make bench`, `make bench-history`, or
 // `swift build -c release --package-path Benchmarks --product conveyor-e2e-bench`.
+
+// What both benchmarks against a redis-server link: Conveyor with its client and test kit
+// (a private redis-server), the command line and HdrHistogram.
+let redisBenchmark: [Target.Dependency] = [
+    .product(name: "ConveyorTesting", package: "Conveyor"),
+    .product(name: "Conveyor", package: "Conveyor"),
+    .product(name: "ConveyorRedis", package: "Conveyor"),
+    .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    .product(name: "Histogram", package: "hdrhistogram-swift"),
+]
+
 let package = Package(
     name: "ConveyorBenchmarks",
     platforms: [.macOS(.v15)],
@@ -21,28 +32,16 @@ let package = Package(
         // The Redis client against redis-benchmark.
         .executableTarget(
             name: "conveyor-bench",
-            dependencies: [
-                .product(name: "ConveyorTesting", package: "Conveyor"),
-                .product(name: "Conveyor", package: "Conveyor"),
-                .product(name: "ConveyorRedis", package: "Conveyor"),
+            dependencies: redisBenchmark + [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "ConveyorBench"
         ),
         // End to end: scheduling, claiming and completing with real `conveyor worker` processes.
         .executableTarget(
             name: "conveyor-e2e-bench",
-            dependencies: [
-                .product(name: "ConveyorTesting", package: "Conveyor"),
-                .product(name: "Conveyor", package: "Conveyor"),
-                .product(name: "ConveyorRedis", package: "Conveyor"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
-            ],
+            dependencies: redisBenchmark + [.product(name: "Tracing", package: "swift-distributed-tracing")],
             path: "EndToEnd"
         ),
         // Writes a history at production volume for scripts/history-bench.sh.
