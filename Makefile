@@ -46,15 +46,18 @@ readme-app: deps
 docs: deps
 	$(SWIFT) package $(SWIFT_FLAGS) generate-documentation --target Conveyor $(DOCS_ARGS)
 
-## bench: release-build benchmarks against a private redis-server (or --redis URL): the Redis
-## client (conveyor-bench $(BENCH_ARGS)), then end to end (conveyor-e2e-bench $(E2E_ARGS), which
-## runs the release `conveyor worker`), e.g. make bench E2E_ARGS="--repeat 3"
+## bench: release-build the benchmarks (their own package, Benchmarks/Package.swift, which depends
+## on this one by path and builds in Benchmarks/.build) and run them against a private redis-server
+## (or --redis URL): the Redis client (conveyor-bench $(BENCH_ARGS)), then end to end
+## (conveyor-e2e-bench $(E2E_ARGS), which runs the release `conveyor worker` built beside it),
+## e.g. make bench E2E_ARGS="--repeat 3"
+BENCH_SWIFT_BUILD = $(SWIFT) build -c release $(SWIFT_FLAGS) --package-path Benchmarks
 bench: deps
-	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-bench
-	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor
-	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-e2e-bench
-	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-bench $(BENCH_ARGS)
-	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-e2e-bench $(E2E_ARGS)
+	$(BENCH_SWIFT_BUILD) --product conveyor-bench
+	$(BENCH_SWIFT_BUILD) --product conveyor
+	$(BENCH_SWIFT_BUILD) --product conveyor-e2e-bench
+	$$($(BENCH_SWIFT_BUILD) --show-bin-path)/conveyor-bench $(BENCH_ARGS)
+	$$($(BENCH_SWIFT_BUILD) --show-bin-path)/conveyor-e2e-bench $(E2E_ARGS)
 
 ## chaos: the fault-injection scenarios of docs/reliability.md (release `conveyor` workers,
 ## private redis-servers on 127.0.0.1, a few minutes); prints the Markdown table, e.g.
@@ -66,11 +69,12 @@ chaos: deps
 
 ## bench-history: generate a history of $(HISTORY_RECORDS) records (default 10,000,000, ~5 GB) in
 ## the archiver's line format and time history queries before and after compression + indexing
+## (conveyor-history-bench and conveyor, both from the Benchmarks package's release build)
 HISTORY_RECORDS ?= 10000000
 bench-history: deps
-	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor
-	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-history-bench
-	./scripts/history-bench.sh $(HISTORY_RECORDS)
+	$(BENCH_SWIFT_BUILD) --product conveyor
+	$(BENCH_SWIFT_BUILD) --product conveyor-history-bench
+	SWIFT=$(SWIFT) ./scripts/history-bench.sh $(HISTORY_RECORDS)
 
 clean:
 	$(SWIFT) package clean

@@ -33,7 +33,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
@@ -157,36 +156,6 @@ let package = Package(
                 "CHiredis",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
-        ),
-        .executableTarget(
-            name: "conveyor-bench",
-            dependencies: [
-                "ConveyorTesting",
-                "Conveyor",
-                "ConveyorRedis",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ],
-            path: "Benchmarks/ConveyorBench"
-        ),
-        .executableTarget(
-            name: "conveyor-e2e-bench",
-            dependencies: [
-                "ConveyorTesting",
-                "Conveyor",
-                "ConveyorRedis",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
-            ],
-            path: "Benchmarks/EndToEnd"
-        ),
-        .executableTarget(
-            name: "conveyor-history-bench",
-            dependencies: ["Conveyor"],
-            path: "Benchmarks/HistoryBench"
         ),
         .testTarget(
             name: "ConveyorTests",

@@ -5,11 +5,13 @@
 # (`conveyor archiver --maintain`), and times the same queries again.
 #   scripts/history-bench.sh [RECORDS=10000000] [DIR=/tmp/conveyor-history-bench]
 # SKIP_GENERATE=1 reuses a history generated before (RECORDS must match it).
-# Needs a release build: swift build -c release --product conveyor --product conveyor-history-bench
+# Needs the Benchmarks package's release build of both executables (what `make bench-history` does):
+#   swift build -c release --package-path Benchmarks --product conveyor
+#   swift build -c release --package-path Benchmarks --product conveyor-history-bench
 set -euo pipefail
 records=${1:-10000000}
 dir=${2:-/tmp/conveyor-history-bench}
-bin=$(swift build -c release --show-bin-path)
+bin=$("${SWIFT:-swift}" build -c release --package-path "$(dirname "$0")/../Benchmarks" --show-bin-path)
 if [ "${SKIP_GENERATE:-0}" != 1 ]; then
   rm -rf "$dir"
   "$bin/conveyor-history-bench" "$dir" "$records"

@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
 
 exempt_list=scripts/lint-layout-exempt.txt
-mapfile -t all < <({ find Sources Tests Chaos Benchmarks Plugins -name '*.swift'; echo Package.swift; } | LC_ALL=C sort)
+# Benchmarks/ is a package of its own: its .build (checkouts of its dependencies) is not ours.
+mapfile -t all < <({ find Sources Tests Chaos Benchmarks Plugins -name .build -prune -o -name '*.swift' -print; echo Package.swift; } | LC_ALL=C sort)
 mapfile -t exempt < <(grep -v -e '^#' -e '^[[:space:]]*$' "$exempt_list" | LC_ALL=C sort)
 
 for file in "${exempt[@]}"; do

@@ -177,6 +177,8 @@ def main():
 
     def archive():
         archive_keys = [keys["job"], keys["finished"], keys["archiving"]]
+        # deleteArchivedJobs-4 also removes the jobs' `failed` entries.
+        delete_keys = archive_keys + ([keys["failed"]] if "deleteArchivedJobs-4.lua" in files else [])
         while True:
             before = stats()[1]
             reply = script("claimArchiveBatch", archive_keys, [now + 10, "script-cost-archiver", batch])
@@ -194,7 +196,7 @@ def main():
             split[1] += spent
             plain_hgetall[0] += spent
             before = stats()[1]
-            script("deleteArchivedJobs", archive_keys, ["script-cost-archiver", *ids])
+            script("deleteArchivedJobs", delete_keys, ["script-cost-archiver", *ids])
             split[2] += stats()[1] - before
 
     print(f"{jobs} jobs, {batch} per claim/complete/archive call, redis at {options.host}:{options.port}")

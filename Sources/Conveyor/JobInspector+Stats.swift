@@ -20,15 +20,22 @@ extension JobInspector {
 
     /// Redis's clock (`TIME`).
     public func redisTime() async throws(ConveyorError) -> Date {
+        try await Self.redisTime(client)
+    }
+
+    /// Redis's clock (`TIME`), to the millisecond: the one reader of `TIME` outside
+    /// the scripts, for the scheduler, the inspector and the tests.
+    static func redisTime(_ client: RedisClient) async throws(ConveyorError) -> Date {
         let reply: RESPValue
         do {
             reply = try await client.send("TIME")
         } catch {
             throw ConveyorError(error)
         }
-        let parts = reply.array?.compactMap { $0.string.flatMap(Int.init) } ?? []
-        guard parts.count == 2 else { throw ConveyorError(.redis, "TIME returned \(reply)") }
-        return Date(milliseconds: parts[0] * 1000 + parts[1] / 1000)
+        guard let parts = reply.array, parts.count == 2, let seconds = parts[0].int, let micros = parts[1].int else {
+            throw ConveyorError(.redis, "TIME returned \(reply)")
+        }
+        return Date(milliseconds: seconds * 1000 + micros / 1000)
     }
 
     /// Completions per minute over the last `minutes` minutes of Redis time,

@@ -138,16 +138,10 @@ public struct JobInspector: Sendable {
     /// missing from one that is only behind.
     /// - Parameter now: Tests only: the time to count from (ms); `nil` reads Redis's `TIME`.
     public func archiveBacklog(now: Int? = nil) async throws(ConveyorError) -> ArchiveBacklog {
-        var nowMs = now ?? 0
+        let nowMs: Int
+        if let now { nowMs = now } else { nowMs = try await redisTime().milliseconds }
         let replies: [RESPValue]
         do throws(RedisError) {
-            if now == nil {
-                let time = try await client.send("TIME").array ?? []
-                guard time.count == 2, let seconds = time[0].int, let micros = time[1].int else {
-                    throw RedisError(.unexpectedReply, message: "TIME returned \(time)")
-                }
-                nowMs = seconds * 1000 + micros / 1000
-            }
             var commands = [RedisCommand("GET", keys.archiverAlive)]
             for partition in keys.partitions {
                 commands += [

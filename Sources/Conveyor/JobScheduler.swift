@@ -167,16 +167,7 @@ public struct JobScheduler: Sendable {
     /// Redis's clock (or the test clock), for a cron job's first run.
     private func redisNow() async throws(ConveyorError) -> Date {
         if let testClock = configuration.testClock { return testClock() }
-        let reply: RESPValue
-        do {
-            reply = try await client.send("TIME")
-        } catch {
-            throw ConveyorError(error)
-        }
-        guard let parts = reply.array, parts.count == 2, let seconds = parts[0].string.flatMap(Int.init),
-            let micros = parts[1].string.flatMap(Int.init)
-        else { throw ConveyorError(.redis, "TIME returned \(reply)") }
-        return Date(milliseconds: seconds * 1000 + micros / 1000)
+        return try await JobInspector.redisTime(client)
     }
 
     /// Sets each cron job's due time to its first run after Redis's now (or

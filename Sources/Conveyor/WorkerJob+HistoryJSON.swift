@@ -7,30 +7,7 @@ extension WorkerJob {
     /// writes one per archived job and `JSONEncoder` cost ~40 µs each;
     /// `data` and `result` are copied in as stored (they are JSON already).
     func appendJSON(to bytes: inout [UInt8], extra: [(key: String, json: String)] = []) {
-        func needsEscape(_ byte: UInt8) -> Bool {
-            byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
-        }
-        func string(_ value: String) {
-            bytes.append(UInt8(ascii: "\""))
-            // Fast path: a native string's contiguous UTF-8 with nothing to escape.
-            let copied = value.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
-                guard !utf8.contains(where: needsEscape) else { return false }
-                bytes.append(contentsOf: utf8)
-                return true
-            } ?? false
-            if !copied {
-                for byte in value.utf8 {
-                    switch byte {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(contentsOf: [92, byte])
-                    case 0..<0x20:
-                        let hex = Array("0123456789abcdef".utf8)
-                        bytes.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex[Int(byte >> 4)], hex[Int(byte & 15)]])
-                    default: bytes.append(byte)
-                    }
-                }
-            }
-            bytes.append(UInt8(ascii: "\""))
-        }
+        func string(_ value: String) { JSONText.appendString(value, to: &bytes) }
         func text(_ value: String?) {
             if let value { string(value) } else { bytes.append(contentsOf: "null".utf8) }
         }

@@ -20,52 +20,60 @@ struct RedisConnectionOptions: ParsableArguments {
     )
     var redis: String?
 
-    @Option(
-        name: .customLong("redis-password-file"),
-        help: ArgumentHelp(
-            "File whose first line is the Redis password (default: $REDIS_PASSWORD_FILE, else $REDIS_PASSWORD). A password in the URL wins over the environment.",
-            valueName: "path"
-        )
-    )
+    @Option(name: .customLong(FileSetting.password.flag), help: FileSetting.password.help)
     var passwordFile: String?
 
-    @Option(
-        name: .customLong("tls-ca-file"),
-        help: ArgumentHelp(
-            "PEM CA certificates to verify the rediss:// server with, instead of the system trust store (default: $REDIS_TLS_CA_FILE).",
-            valueName: "path"
-        )
-    )
+    @Option(name: .customLong(FileSetting.tlsCA.flag), help: FileSetting.tlsCA.help)
     var tlsCAFile: String?
 
-    @Option(
-        name: .customLong("tls-cert-file"),
-        help: ArgumentHelp("PEM client certificate for servers that require one (default: $REDIS_TLS_CERT_FILE).", valueName: "path")
-    )
+    @Option(name: .customLong(FileSetting.tlsCert.flag), help: FileSetting.tlsCert.help)
     var tlsCertFile: String?
 
-    @Option(
-        name: .customLong("tls-key-file"),
-        help: ArgumentHelp("PEM private key of --tls-cert-file (default: $REDIS_TLS_KEY_FILE).", valueName: "path")
-    )
+    @Option(name: .customLong(FileSetting.tlsKey.flag), help: FileSetting.tlsKey.help)
     var tlsKeyFile: String?
+
+    /// A file given by a flag or, without it, by an environment variable: the table of
+    /// their names and help (the names are contracts: scripts and deployments use them).
+    struct FileSetting: Sendable {
+        /// The flag, without its leading `--`.
+        let flag: String
+        /// The environment variable the flag falls back to.
+        let variable: String
+        /// The flag's `--help` text, naming the variable.
+        let abstract: String
+
+        var help: ArgumentHelp { ArgumentHelp(abstract, valueName: "path") }
+        /// Both spellings, for errors: `--tls-cert-file or REDIS_TLS_CERT_FILE`.
+        var eitherName: String { "--\(flag) or \(variable)" }
+
+        static let password = FileSetting(
+            flag: "redis-password-file", variable: "REDIS_PASSWORD_FILE",
+            abstract:
+                "File whose first line is the Redis password (default: $REDIS_PASSWORD_FILE, else $REDIS_PASSWORD). A password in the URL wins over the environment."
+        )
+        static let tlsCA = FileSetting(
+            flag: "tls-ca-file", variable: "REDIS_TLS_CA_FILE",
+            abstract:
+                "PEM CA certificates to verify the rediss:// server with, instead of the system trust store (default: $REDIS_TLS_CA_FILE)."
+        )
+        static let tlsCert = FileSetting(
+            flag: "tls-cert-file", variable: "REDIS_TLS_CERT_FILE",
+            abstract: "PEM client certificate for servers that require one (default: $REDIS_TLS_CERT_FILE)."
+        )
+        static let tlsKey = FileSetting(
+            flag: "tls-key-file", variable: "REDIS_TLS_KEY_FILE",
+            abstract: "PEM private key of --tls-cert-file (default: $REDIS_TLS_KEY_FILE)."
+        )
+    }
 
     /// The process environment, read through one door so tests can reason about it.
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    private func setting(_ flag: String?, _ variable: String) -> (value: String, source: String)? {
-        if let flag, !flag.isEmpty { return (flag, "--" + Self.flagName(of: variable)) }
-        if let value = environment[variable], !value.isEmpty { return (value, variable) }
+    /// The flag's value, else the environment's, with the name it came by (for errors).
+    private func setting(_ flagValue: String?, _ setting: FileSetting) -> (value: String, source: String)? {
+        if let flagValue, !flagValue.isEmpty { return (flagValue, "--" + setting.flag) }
+        if let value = environment[setting.variable], !value.isEmpty { return (value, setting.variable) }
         return nil
-    }
-
-    private static func flagName(of variable: String) -> String {
-        switch variable {
-        case "REDIS_TLS_CA_FILE": "tls-ca-file"
-        case "REDIS_TLS_CERT_FILE": "tls-cert-file"
-        case "REDIS_TLS_KEY_FILE": "tls-key-file"
-        default: "redis-password-file"
-        }
     }
 
     /// The URL given by flag or environment, if any.
@@ -80,9 +88,9 @@ struct RedisConnectionOptions: ParsableArguments {
     /// - Throws: `ValidationError` for TLS files without `rediss://`, a password
     ///   given twice, or an unreadable password file; never quoting the password.
     func configuration() async throws -> RedisConfiguration? {
-        let ca = setting(tlsCAFile, "REDIS_TLS_CA_FILE")
-        let cert = setting(tlsCertFile, "REDIS_TLS_CERT_FILE")
-        let key = setting(tlsKeyFile, "REDIS_TLS_KEY_FILE")
+        let ca = setting(tlsCAFile, .tlsCA)
+        let cert = setting(tlsCertFile, .tlsCert)
+        let key = setting(tlsKeyFile, .tlsKey)
         guard let url = explicitURL else {
             if let given = ca ?? cert ?? key {
                 throw ValidationError("\(given.source) needs a rediss:// URL (--redis or REDIS_URL)")
@@ -104,8 +112,8 @@ struct RedisConnectionOptions: ParsableArguments {
             if (cert == nil) != (key == nil) {
                 throw ValidationError(
                     cert == nil
-                        ? "\(key!.source) needs a client certificate too (--tls-cert-file or REDIS_TLS_CERT_FILE)"
-                        : "\(cert!.source) needs its private key too (--tls-key-file or REDIS_TLS_KEY_FILE)"
+                        ? "\(key!.source) needs a client certificate too (\(FileSetting.tlsCert.eitherName))"
+                        : "\(cert!.source) needs its private key too (\(FileSetting.tlsKey.eitherName))"
                 )
             }
             settings.caFile = ca?.value
@@ -122,15 +130,16 @@ struct RedisConnectionOptions: ParsableArguments {
     /// The password from `--redis-password-file`, `REDIS_PASSWORD_FILE` or
     /// `REDIS_PASSWORD`, or `nil` to keep the URL's (which wins over the environment).
     func password(urlHasOne: Bool) async throws -> String? {
+        let flag = "--" + FileSetting.password.flag
         if let passwordFile, !passwordFile.isEmpty {
             guard !urlHasOne else {
-                throw ValidationError("the password is given twice: in the URL and by --redis-password-file; keep one")
+                throw ValidationError("the password is given twice: in the URL and by \(flag); keep one")
             }
-            return try await Self.readPassword(file: passwordFile, source: "--redis-password-file")
+            return try await Self.readPassword(file: passwordFile, source: flag)
         }
         if urlHasOne { return nil }
-        if let file = environment["REDIS_PASSWORD_FILE"], !file.isEmpty {
-            return try await Self.readPassword(file: file, source: "REDIS_PASSWORD_FILE")
+        if let file = environment[FileSetting.password.variable], !file.isEmpty {
+            return try await Self.readPassword(file: file, source: FileSetting.password.variable)
         }
         if let password = environment["REDIS_PASSWORD"], !password.isEmpty { return password }
         return nil

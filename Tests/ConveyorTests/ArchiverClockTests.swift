@@ -6,8 +6,7 @@ private typealias Support = ArchiverTestSupport
 
 /// Redis's clock now, in ms.
 func redisTimeMs(_ client: RedisClient) async throws -> Int {
-    let parts = try await client.send("TIME").array ?? []
-    return try #require(parts.first?.int) * 1000 + (try #require(parts.last?.int)) / 1000
+    try await JobInspector.redisTime(client).milliseconds
 }
 
 @Suite("Archiver on Redis's clock")

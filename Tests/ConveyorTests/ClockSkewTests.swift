@@ -14,12 +14,6 @@ import Testing
 /// arguments, and Debian's redis-server (jemalloc) does not start under it.
 @Suite("Clock skew", .serialized)
 struct ClockSkewTests {
-    static func redisTime(_ client: RedisClient) async throws -> Date {
-        let parts = try #require(try await client.send("TIME").array)
-        let seconds = try #require(parts[0].string.flatMap(Int.init))
-        let micros = try #require(parts[1].string.flatMap(Int.init))
-        return Date(milliseconds: seconds * 1000 + micros / 1000)
-    }
 
     @Test(
         "a producer and a worker 5 minutes fast or slow: created, due-now, delays and a cron job's first run are on Redis's clock, and the jobs run on time",
@@ -37,11 +31,11 @@ struct ClockSkewTests {
                     configuration.testHostClock = { Date().addingTimeInterval(skewSeconds) }
                 }
             ) { _, _, _, _ in
-                let before = try await Self.redisTime(client)
+                let before = try await JobInspector.redisTime(client)
                 let now = try await scheduler.scheduleJob(WorkerJobConfig(WorkerEchoJob.self, userId: 1, data: .null))
                 let later = try await scheduler.scheduleJob(WorkerJobConfig(WorkerEchoJob.self, userId: 2, delay: .seconds(2), data: .null))
                 let cron = try await scheduler.scheduleCronJob(WorkerJobConfig(WorkerEchoJob.self, userId: 3, data: .null), cron: "* * * * * *")
-                let after = try await Self.redisTime(client)
+                let after = try await JobInspector.redisTime(client)
                 for job in [now, later, cron] {
                     #expect(job.createdAt >= before && job.createdAt <= after, "created \(job.createdAt); Redis's time \(before)…\(after)")
                 }

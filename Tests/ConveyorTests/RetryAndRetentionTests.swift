@@ -157,4 +157,43 @@ struct RetryAndRetentionTests {
             }
         }
     }
+
+    @Test(
+        "a failed job that leaves Redis before its retention ends (deleted by an operator, or archived after a shorter retention) leaves the failed index too, so it cannot count against maxFailed and release a kept job early",
+        arguments: [false, true]
+    )
+    func failedIndexFollowsDeletes(archived: Bool) async throws {
+        try await SchedulerHarness.run { h in
+            let p = h.keys.partition(0)
+            let week = 7 * 86_400_000
+            func failOne(_ userId: Int, keepMs: Int) async throws -> WorkerJob {
+                let job = try await h.scheduler.scheduleJob(
+                    WorkerJobConfig(SendEmailTestJob.self, userId: userId, data: .init(to: "u", subject: "s"))
+                )
+                try #require(try await h.claim().map(\.id) == [job.id])
+                try #require(try await h.complete(job.id, success: false, failedKeepMs: keepMs, maxFailed: 2).outcome == 1)
+                return try await h.requireJob(job.id)
+            }
+            let kept = try await failOne(1, keepMs: week)
+            h.clock.advance(milliseconds: 1_000)
+            // Another worker keeps failed jobs 5 s; the operator's delete needs no retention.
+            let gone = try await failOne(2, keepMs: archived ? 5_000 : week)
+            if archived {
+                h.clock.advance(milliseconds: 5_000)
+                let store = ArchiveStore(client: h.client, keys: h.keys)
+                let claim = try await store.claim(partition: p, now: h.clock.nowMilliseconds, archiverId: "a1", maxCount: 10)
+                try #require(claim.ids == [gone.id])
+                #expect(try await store.delete(ids: claim.ids, partition: p, archiverId: "a1") == [gone.id])
+            } else {
+                #expect(try await h.scheduler.deleteFinishedJob(id: gone.id) == .deleted)
+            }
+            #expect(try await h.client.send("ZSCORE", p.failed, gone.id) == .null, "the index holds no job that is gone")
+            h.clock.advance(milliseconds: 1_000)
+            let last = try await failOne(3, keepMs: week)
+            // Two failed jobs are in Redis, the cap: the first keeps its whole retention.
+            let removeAt = try await h.client.send("ZSCORE", p.finished, kept.id).string.flatMap(Int.init)
+            #expect(removeAt == epochMilliseconds(try #require(kept.finished)) + week, "released early")
+            #expect(try await h.client.send("ZRANGE", p.failed, 0, -1).array?.compactMap(\.int) == [kept.id, last.id])
+        }
+    }
 }

@@ -239,22 +239,3 @@ public struct RawJobHash: Sendable, Hashable {
         bytes.append(UInt8(ascii: "}"))
     }
 }
-
-/// JSON string escaping for the hand-written records.
-enum JSONText {
-    /// Appends `value` as a JSON string: `"` and `\` escaped, control
-    /// characters as `\u00XX`, everything else as its UTF-8 bytes.
-    static func appendString(_ value: String, to bytes: inout [UInt8]) {
-        bytes.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(contentsOf: [92, byte])
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex[Int(byte >> 4)], hex[Int(byte & 15)]])
-            default: bytes.append(byte)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
-    }
-}

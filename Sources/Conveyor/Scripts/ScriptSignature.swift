@@ -69,14 +69,16 @@ struct ScriptSignature: Sendable {
         LuaScripts.cancelJob, keyCount: LuaScripts.cancelJobKeyCount, keys: [.jobPrefix, .due, .pending, .running, .leases, .finished]
     )
     static let deleteFinishedJob = ScriptSignature(
-        LuaScripts.deleteFinishedJob, keyCount: LuaScripts.deleteFinishedJobKeyCount, keys: [.jobPrefix, .finished, .archiving]
+        LuaScripts.deleteFinishedJob, keyCount: LuaScripts.deleteFinishedJobKeyCount,
+        keys: [.jobPrefix, .finished, .archiving, .failed]
     )
     static let getJobs = ScriptSignature(LuaScripts.getJobs, keyCount: LuaScripts.getJobsKeyCount, keys: [.jobPrefix])
     static let claimArchiveBatch = ScriptSignature(
         LuaScripts.claimArchiveBatch, keyCount: LuaScripts.claimArchiveBatchKeyCount, keys: [.jobPrefix, .finished, .archiving]
     )
     static let deleteArchivedJobs = ScriptSignature(
-        LuaScripts.deleteArchivedJobs, keyCount: LuaScripts.deleteArchivedJobsKeyCount, keys: [.jobPrefix, .finished, .archiving]
+        LuaScripts.deleteArchivedJobs, keyCount: LuaScripts.deleteArchivedJobsKeyCount,
+        keys: [.jobPrefix, .finished, .archiving, .failed]
     )
     static let releaseArchiveClaims = ScriptSignature(
         LuaScripts.releaseArchiveClaims, keyCount: LuaScripts.releaseArchiveClaimsKeyCount, keys: [.archiving]

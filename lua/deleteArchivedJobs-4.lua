@@ -1,20 +1,24 @@
 #!lua flags=allow-oom
 --[[
   Deletes jobs an archiver has written to its history log and made durable: the job
-  hash, the `finished` entry and the claim. Only jobs claimed by this archiver are
-  touched, so an archiver can never delete a job another one holds.
+  hash, the `finished` entry, the claim and the `failed` entry (a failed job kept for
+  inspection; a stale entry would count against maxFailed and release a kept failed job
+  early, includes/keepFailed). Only jobs claimed by this archiver are touched, so an
+  archiver can never delete a job another one holds.
 
     Input:
       KEYS[1] jobPrefix         prefix of job hashes, e.g. "conveyor:{p0}:job:" (not a key)
       KEYS[2] finished  ZSET    id -> removeAt ms
       KEYS[3] archiving HASH    id -> archiverId of the claim
+      KEYS[4] failed    ZSET    id -> finished ms, the failed jobs kept (includes/keepFailed)
 
       ARGV[1] archiverId        the archiver that claimed the jobs
       ARGV[2...] id             job ids, 0 ..= 1000
 
     Output:
       {deletedId, ...}  integer ids whose claim belonged to archiverId; their hash, their
-                        `finished` entry and their claim are gone. Other ids are skipped.
+                        `finished` and `failed` entries and their claim are gone. Other ids
+                        are skipped.
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
@@ -22,6 +26,7 @@ local rcall = redis.call
 local jobPrefix = KEYS[1]
 local finishedKey = KEYS[2]
 local archivingKey = KEYS[3]
+local failedKey = KEYS[4]
 
 --- @include "checkInt"
 --- @include "toIntString"
@@ -54,5 +59,6 @@ if #mine > 0 then
   rcall("DEL", unpack(jobKeys))
   rcall("ZREM", finishedKey, unpack(mine))
   rcall("HDEL", archivingKey, unpack(mine))
+  rcall("ZREM", failedKey, unpack(mine))
 end
 return deleted

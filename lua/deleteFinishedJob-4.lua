@@ -1,6 +1,7 @@
 --[[
   Deletes one finished job on an operator's request (the dashboard's delete action): its
-  hash and its `finished` entry. The job then never reaches the history log. A job that has
+  hash, its `finished` entry and its `failed` entry (a stale one would count against
+  maxFailed, includes/keepFailed). The job then never reaches the history log. A job that has
   not finished, or that an archiver has claimed (it is being written to the history log),
   is left alone.
 
@@ -8,6 +9,7 @@
       KEYS[1] jobPrefix         prefix of job hashes, e.g. "conveyor:{p0}:job:" (not a key)
       KEYS[2] finished  ZSET    id -> removeAt ms
       KEYS[3] archiving HASH    id -> archiverId of the claim
+      KEYS[4] failed    ZSET    id -> finished ms, the failed jobs kept (includes/keepFailed)
 
       ARGV[1] id                job id
 
@@ -18,7 +20,7 @@
 ]]
 local rcall = redis.call
 
-local keys = {jobPrefix = KEYS[1], finished = KEYS[2], archiving = KEYS[3]}
+local keys = {jobPrefix = KEYS[1], finished = KEYS[2], archiving = KEYS[3], failed = KEYS[4]}
 
 --- @include "checkInt"
 --- @include "toIntString"
@@ -37,4 +39,5 @@ elseif rcall("HEXISTS", keys.archiving, id) == 1 then
 end
 rcall("DEL", keys.jobPrefix .. id)
 rcall("ZREM", keys.finished, id)
+rcall("ZREM", keys.failed, id)
 return DELETED
