@@ -134,7 +134,8 @@ public struct JobScheduler: Sendable {
     public func scheduleJobs<J: Job>(_ configs: [WorkerJobConfig<J>]) async throws(ConveyorError) -> [WorkerJob] {
         var specs: [JobSpec] = []
         specs.reserveCapacity(configs.count)
-        for config in configs { specs.append(try spec(config, cron: nil)) }
+        let encoder = JSONEncoder.conveyor
+        for config in configs { specs.append(try spec(config, cron: nil, encoder: encoder)) }
         return try await schedule(specs)
     }
 
@@ -214,12 +215,9 @@ public struct JobScheduler: Sendable {
         let keys = configuration.keys
         var calls: [RedisScriptCall] = []
         var callMembers: [[Int]] = []  // input indices per call
-        var byPartition: [Int: [Int]] = [:]
-        for (index, spec) in specs.enumerated() {
-            byPartition[keys.partition(type: spec.type, userId: spec.userId).index, default: []].append(index)
-        }
         let batchSize = min(max(1, configuration.bulkBatchSize), JobStore.maxBatch)
-        for (partitionIndex, members) in byPartition.sorted(by: { $0.key < $1.key }) {
+        calls.reserveCapacity((specs.count + batchSize - 1) / batchSize)
+        for (partitionIndex, members) in Self.byPartition(specs, keys: keys) {
             let partition = keys.partition(partitionIndex)
             for start in stride(from: 0, to: members.count, by: batchSize) {
                 let batch = Array(members[start..<min(start + batchSize, members.count)])
@@ -279,6 +277,18 @@ public struct JobScheduler: Sendable {
             }
         }
         return (created.map { $0! }, replaced)
+    }
+
+    /// Input indices grouped by partition, in partition order and input order
+    /// within each; one partition (the default layout) or one job needs no hashing.
+    static func byPartition(_ specs: [JobSpec], keys: ConveyorKeys) -> [(Int, [Int])] {
+        if keys.partitionCount == 1 { return [(0, Array(specs.indices))] }
+        if specs.count == 1 { return [(keys.partition(type: specs[0].type, userId: specs[0].userId).index, [0])] }
+        var groups: [Int: [Int]] = [:]
+        for (index, spec) in specs.enumerated() {
+            groups[keys.partition(type: spec.type, userId: spec.userId).index, default: []].append(index)
+        }
+        return groups.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) }
     }
 
     /// The script's `due`: absolute ms as given, `+<ms>` for a delay (from
