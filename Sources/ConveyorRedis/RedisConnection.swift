@@ -138,7 +138,7 @@ public final class RedisConnection: Sendable {
     ///   the block time. When it passes the connection is closed, since later
     ///   replies could no longer be matched.
     /// - Throws: ``RedisError``; an error reply throws with code `server`.
-    public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+    nonisolated(nonsending) public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
         let reply = try await sendReturningErrors(command, timeout: timeout)
         if case .error(let message) = reply {
             throw RedisError.server(message, command: command.name)
@@ -147,7 +147,7 @@ public final class RedisConnection: Sendable {
     }
 
     /// Sends one command; an error reply is returned as a value.
-    func sendReturningErrors(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+    nonisolated(nonsending) func sendReturningErrors(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
         try await submit(.one(command.encoded), timeout: timeout) { .single($0) }
     }
 
@@ -155,7 +155,7 @@ public final class RedisConnection: Sendable {
     ///
     /// Error replies are returned as ``RESPValue/error(_:)`` values, so one
     /// failing command does not hide the others' results.
-    public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
+    nonisolated(nonsending) public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
         // The commands' own buffers are written one by one and flushed once:
         // one system call, no copy into a combined buffer.
@@ -172,7 +172,7 @@ public final class RedisConnection: Sendable {
     /// the loop. Making the promise here and awaiting `futureResult.get()` instead
     /// costs up to three (`writeAndFlush`, and a `whenComplete`/`whenFailure` each
     /// registered from off the loop), each of which may wake the loop's thread.
-    private func submit<Value: Sendable>(
+    nonisolated(nonsending) private func submit<Value: Sendable>(
         _ payload: RedisRequest.Payload, timeout: Duration?,
         reply: @escaping @Sendable (EventLoopPromise<Value>) -> RedisRequest.Reply
     ) async throws(RedisError) -> Value {
