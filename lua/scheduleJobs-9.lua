@@ -153,6 +153,14 @@ local ctx = {
   deferEarliestCheck = true,
   deferred = {due = {}, pending = {}, cancelled = {}},
 }
+-- The pairs' `pending` fields in one HMGET instead of one HGET per job.
+if count > 1 then
+  local pairs, pendingBefore = {}, {}
+  for i, job in ipairs(jobs) do pairs[i] = job.t .. ":" .. job.u end
+  local ids = rcall("HMGET", keys.pending, unpack(pairs))
+  for i, pair in ipairs(pairs) do pendingBefore[pair] = ids[i] end
+  ctx.pendingBefore = pendingBefore
+end
 local result, wake, inserted = {now}, false, {}
 for i, job in ipairs(jobs) do
   local id, cancelled, wakeNeeded = insertJob(keys, ctx, job)

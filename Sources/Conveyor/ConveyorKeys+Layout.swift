@@ -77,7 +77,7 @@ extension ConveyorKeys {
 final class LayoutGate: Sendable {
     private let verified = Atomic<Bool>(false)
 
-    func verify(_ keys: ConveyorKeys, client: RedisClient) async throws(ConveyorError) {
+    nonisolated(nonsending) func verify(_ keys: ConveyorKeys, client: RedisClient) async throws(ConveyorError) {
         if verified.load(ordering: .acquiring) { return }
         try await keys.verifyLayout(client: client)
         verified.store(true, ordering: .releasing)

@@ -15,10 +15,11 @@ extension JobScheduler {
         }
     }
 
-    func spec<J: Job>(_ config: WorkerJobConfig<J>, cron: CronSchedule?) throws(ConveyorError) -> JobSpec {
+    /// - Parameter encoder: One encoder for a whole bulk call (one per job otherwise).
+    func spec<J: Job>(_ config: WorkerJobConfig<J>, cron: CronSchedule?, encoder: JSONEncoder = .conveyor) throws(ConveyorError) -> JobSpec {
         let data: Data
         do {
-            data = try JSONEncoder.conveyor.encode(config.data)
+            data = try encoder.encode(config.data)
         } catch {
             throw ConveyorError(.invalidData, "data for \(J.typeName) does not encode as JSON: \(error)")
         }

@@ -14,6 +14,11 @@ import Tracing
 ///
 /// All input is validated before anything is sent: bad input throws a
 /// ``ConveyorError`` and writes nothing.
+///
+/// The scheduling methods are `nonisolated(nonsending)`: they run on the
+/// caller's executor (the main actor, an event loop, the cooperative pool)
+/// instead of first hopping to the cooperative pool, so an awaited call costs
+/// one hop to the Redis connection's event loop and one back.
 public struct JobScheduler: Sendable {
     /// Scheduler settings.
     public struct Configuration: Sendable {
@@ -103,7 +108,7 @@ public struct JobScheduler: Sendable {
     /// - Throws: ``ConveyorError``: `invalidArgument`, `invalidData`,
     ///   `payloadTooLarge` (nothing written), or `redis`.
     @discardableResult
-    public func scheduleJob<J: Job>(_ config: WorkerJobConfig<J>) async throws(ConveyorError) -> WorkerJob {
+    nonisolated(nonsending) public func scheduleJob<J: Job>(_ config: WorkerJobConfig<J>) async throws(ConveyorError) -> WorkerJob {
         try await schedule([spec(config, cron: nil)])[0]
     }
 
@@ -121,7 +126,7 @@ public struct JobScheduler: Sendable {
     /// worker after the app exits, until its pending run is cancelled with
     /// ``cancelJob(id:reason:)`` or replaced by scheduling the same type and user.
     @discardableResult
-    public func scheduleCronJob<J: Job>(
+    nonisolated(nonsending) public func scheduleCronJob<J: Job>(
         _ config: WorkerJobConfig<J>, cron: String, timeZone: String = "UTC"
     ) async throws(ConveyorError) -> WorkerJob {
         try await schedule([spec(config, cron: try Self.cronSchedule(cron, timeZone: timeZone))])[0]
@@ -131,16 +136,17 @@ public struct JobScheduler: Sendable {
     /// partitions); each still replaces matching pending jobs, in order.
     /// - Returns: The created jobs, in the order given.
     @discardableResult
-    public func scheduleJobs<J: Job>(_ configs: [WorkerJobConfig<J>]) async throws(ConveyorError) -> [WorkerJob] {
+    nonisolated(nonsending) public func scheduleJobs<J: Job>(_ configs: [WorkerJobConfig<J>]) async throws(ConveyorError) -> [WorkerJob] {
         var specs: [JobSpec] = []
         specs.reserveCapacity(configs.count)
-        for config in configs { specs.append(try spec(config, cron: nil)) }
+        let encoder = JSONEncoder.conveyor
+        for config in configs { specs.append(try spec(config, cron: nil, encoder: encoder)) }
         return try await schedule(specs)
     }
 
     /// Schedules many jobs by type name (the untyped bulk path); see the typed `scheduleJobs(_:)` above.
     @discardableResult
-    public func scheduleJobs(_ configs: [UntypedJobConfig]) async throws(ConveyorError) -> [WorkerJob] {
+    nonisolated(nonsending) public func scheduleJobs(_ configs: [UntypedJobConfig]) async throws(ConveyorError) -> [WorkerJob] {
         var specs: [JobSpec] = []
         specs.reserveCapacity(configs.count)
         for config in configs { specs.append(try spec(config, cron: nil)) }
@@ -151,13 +157,13 @@ public struct JobScheduler: Sendable {
     /// - Throws: ``ConveyorError`` with code `unknownJobType` for a name not in
     ///   ``Configuration/knownJobTypes``, `invalidData` for text that is not JSON.
     @discardableResult
-    public func scheduleJob(_ config: UntypedJobConfig) async throws(ConveyorError) -> WorkerJob {
+    nonisolated(nonsending) public func scheduleJob(_ config: UntypedJobConfig) async throws(ConveyorError) -> WorkerJob {
         try await schedule([spec(config, cron: nil)])[0]
     }
 
     /// Schedules a cron job by type name with JSON data (the untyped path).
     @discardableResult
-    public func scheduleCronJob(
+    nonisolated(nonsending) public func scheduleCronJob(
         _ config: UntypedJobConfig, cron: String, timeZone: String = "UTC"
     ) async throws(ConveyorError) -> WorkerJob {
         try await schedule([spec(config, cron: try Self.cronSchedule(cron, timeZone: timeZone))])[0]
@@ -165,14 +171,14 @@ public struct JobScheduler: Sendable {
 
 
     /// Redis's clock (or the test clock), for a cron job's first run.
-    private func redisNow() async throws(ConveyorError) -> Date {
+    nonisolated(nonsending) private func redisNow() async throws(ConveyorError) -> Date {
         if let testClock = configuration.testClock { return testClock() }
         return try await JobInspector.redisTime(client)
     }
 
     /// Sets each cron job's due time to its first run after Redis's now (or
     /// after its own due time, if later); `specs` were validated.
-    private func resolvingCronDue(_ specs: [JobSpec]) async throws(ConveyorError) -> [JobSpec] {
+    nonisolated(nonsending) private func resolvingCronDue(_ specs: [JobSpec]) async throws(ConveyorError) -> [JobSpec] {
         guard specs.contains(where: { $0.cron != nil }) else { return specs }
         let now = try await redisNow()
         var specs = specs
@@ -189,7 +195,7 @@ public struct JobScheduler: Sendable {
 
     /// Sends validated specs in a `send` span (when tracing), counting what
     /// was scheduled and replaced.
-    func schedule(_ specs: [JobSpec]) async throws(ConveyorError) -> [WorkerJob] {
+    nonisolated(nonsending) func schedule(_ specs: [JobSpec]) async throws(ConveyorError) -> [WorkerJob] {
         let span = tracing.startScheduling(types: specs.map(\.type))
         do {
             let (created, replaced) = try await send(specs, traceContext: span?.traceContext)
@@ -207,19 +213,16 @@ public struct JobScheduler: Sendable {
 
     /// Sends validated specs: grouped by partition, batched, pipelined.
     /// - Returns: The created jobs, and how many jobs each replaced.
-    private func send(_ specs: [JobSpec], traceContext: String?) async throws(ConveyorError) -> ([WorkerJob], [Int]) {
+    nonisolated(nonsending) private func send(_ specs: [JobSpec], traceContext: String?) async throws(ConveyorError) -> ([WorkerJob], [Int]) {
         try await layoutGate.verify(configuration.keys, client: client)
         let specs = try await resolvingCronDue(specs)
         let scriptNow: any RESPArgument = configuration.testClock.map { $0().milliseconds } ?? ""
         let keys = configuration.keys
         var calls: [RedisScriptCall] = []
         var callMembers: [[Int]] = []  // input indices per call
-        var byPartition: [Int: [Int]] = [:]
-        for (index, spec) in specs.enumerated() {
-            byPartition[keys.partition(type: spec.type, userId: spec.userId).index, default: []].append(index)
-        }
         let batchSize = min(max(1, configuration.bulkBatchSize), JobStore.maxBatch)
-        for (partitionIndex, members) in byPartition.sorted(by: { $0.key < $1.key }) {
+        calls.reserveCapacity((specs.count + batchSize - 1) / batchSize)
+        for (partitionIndex, members) in Self.byPartition(specs, keys: keys) {
             let partition = keys.partition(partitionIndex)
             for start in stride(from: 0, to: members.count, by: batchSize) {
                 let batch = Array(members[start..<min(start + batchSize, members.count)])
@@ -279,6 +282,18 @@ public struct JobScheduler: Sendable {
             }
         }
         return (created.map { $0! }, replaced)
+    }
+
+    /// Input indices grouped by partition, in partition order and input order
+    /// within each; one partition (the default layout) or one job needs no hashing.
+    static func byPartition(_ specs: [JobSpec], keys: ConveyorKeys) -> [(Int, [Int])] {
+        if keys.partitionCount == 1 { return [(0, Array(specs.indices))] }
+        if specs.count == 1 { return [(keys.partition(type: specs[0].type, userId: specs[0].userId).index, [0])] }
+        var groups: [Int: [Int]] = [:]
+        for (index, spec) in specs.enumerated() {
+            groups[keys.partition(type: spec.type, userId: spec.userId).index, default: []].append(index)
+        }
+        return groups.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) }
     }
 
     /// The script's `due`: absolute ms as given, `+<ms>` for a delay (from

@@ -93,7 +93,7 @@ public final class RedisClient: Sendable, Service {
     ///   - timeout: Reply timeout; defaults to the configuration's `commandTimeout`.
     /// - Throws: ``RedisError``; an error reply throws with code `server`.
     @discardableResult
-    public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+    nonisolated(nonsending) public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
         if command.isBlocking {
             return try await withDedicatedConnection { connection throws(RedisError) in
                 try await connection.send(command, timeout: timeout)
@@ -104,13 +104,13 @@ public final class RedisClient: Sendable, Service {
 
     /// Sends one command built from a name and arguments.
     @discardableResult
-    public func send(_ name: String, _ arguments: any RESPArgument...) async throws(RedisError) -> RESPValue {
+    nonisolated(nonsending) public func send(_ name: String, _ arguments: any RESPArgument...) async throws(RedisError) -> RESPValue {
         try await send(RedisCommand(name, arguments: arguments))
     }
 
     /// Sends many commands in one write on one connection and returns their
     /// replies in order; error replies are values, not thrown.
-    public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
+    nonisolated(nonsending) public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         try await connection().pipeline(commands, timeout: timeout)
     }
 
@@ -169,7 +169,7 @@ public final class RedisClient: Sendable, Service {
     }
 
     /// A connection from the next slot, connecting it if needed.
-    func connection() async throws(RedisError) -> RedisConnection {
+    nonisolated(nonsending) func connection() async throws(RedisError) -> RedisConnection {
         let ownLoop = taskExecutor.eventLoop
         let acquisition: Acquisition = try state.withLock { state throws(RedisError) in
             if state.isShutDown { throw Self.shutDownError }

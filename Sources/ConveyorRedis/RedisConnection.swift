@@ -138,7 +138,7 @@ public final class RedisConnection: Sendable {
     ///   the block time. When it passes the connection is closed, since later
     ///   replies could no longer be matched.
     /// - Throws: ``RedisError``; an error reply throws with code `server`.
-    public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+    nonisolated(nonsending) public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
         let reply = try await sendReturningErrors(command, timeout: timeout)
         if case .error(let message) = reply {
             throw RedisError.server(message, command: command.name)
@@ -147,38 +147,50 @@ public final class RedisConnection: Sendable {
     }
 
     /// Sends one command; an error reply is returned as a value.
-    func sendReturningErrors(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
-        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        let request = RedisRequest(
-            payload: .one(command.encoded),
-            reply: .single(promise),
-            deadline: .now() + TimeAmount(timeout ?? commandTimeout)
-        )
-        write(request, failing: promise)
-        do {
-            return try await promise.futureResult.get()
-        } catch {
-            throw Self.redisError(error)
-        }
+    nonisolated(nonsending) func sendReturningErrors(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+        try await submit(.one(command.encoded), timeout: timeout) { .single($0) }
     }
 
     /// Sends many commands in one write and returns their replies in order.
     ///
     /// Error replies are returned as ``RESPValue/error(_:)`` values, so one
     /// failing command does not hide the others' results.
-    public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
+    nonisolated(nonsending) public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
-        let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
         // The commands' own buffers are written one by one and flushed once:
         // one system call, no copy into a combined buffer.
-        let request = RedisRequest(
-            payload: commands.count == 1 ? .one(commands[0].encoded) : .many(commands.map(\.encoded)),
-            reply: .batch(promise, count: commands.count),
-            deadline: .now() + TimeAmount(timeout ?? commandTimeout)
-        )
-        write(request, failing: promise)
+        let count = commands.count
+        return try await submit(count == 1 ? .one(commands[0].encoded) : .many(commands.map(\.encoded)), timeout: timeout) {
+            .batch($0, count: count)
+        }
+    }
+
+    /// Hands a request to the event loop and awaits its reply.
+    ///
+    /// From a task off the loop (the cooperative pool) this is one `execute`: the
+    /// promise, the callback that resumes the caller and the write are all made on
+    /// the loop. Making the promise here and awaiting `futureResult.get()` instead
+    /// costs up to three (`writeAndFlush`, and a `whenComplete`/`whenFailure` each
+    /// registered from off the loop), each of which may wake the loop's thread.
+    nonisolated(nonsending) private func submit<Value: Sendable>(
+        _ payload: RedisRequest.Payload, timeout: Duration?,
+        reply: @escaping @Sendable (EventLoopPromise<Value>) -> RedisRequest.Reply
+    ) async throws(RedisError) -> Value {
+        let eventLoop = channel.eventLoop
+        let deadline = NIODeadline.now() + TimeAmount(timeout ?? commandTimeout)
         do {
-            return try await promise.futureResult.get()
+            if eventLoop.inEventLoop {
+                let promise = eventLoop.makePromise(of: Value.self)
+                write(RedisRequest(payload: payload, reply: reply(promise), deadline: deadline), failing: promise)
+                return try await promise.futureResult.get()
+            }
+            return try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Value, any Error>) in
+                eventLoop.execute {
+                    let promise = eventLoop.makePromise(of: Value.self)
+                    promise.futureResult.whenComplete { continuation.resume(with: $0) }
+                    self.write(RedisRequest(payload: payload, reply: reply(promise), deadline: deadline), failing: promise)
+                }
+            }
         } catch {
             throw Self.redisError(error)
         }

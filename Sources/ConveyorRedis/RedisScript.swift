@@ -73,7 +73,7 @@ extension RedisClient {
     ///
     /// - Throws: ``RedisError``; a Lua error throws with code `server`.
     @discardableResult
-    public func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+    nonisolated(nonsending) public func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
         // The common case, one round trip with no arrays: the script is loaded.
         var reply: RESPValue?
         if let sha = call.script.sha {
@@ -92,7 +92,7 @@ extension RedisClient {
     /// Runs many script calls in one pipelined write; replies come back in
     /// order, error replies as values. Calls that hit `NOSCRIPT` are retried
     /// once after loading their script.
-    public func evalPipelined(_ calls: [RedisScriptCall], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
+    nonisolated(nonsending) public func evalPipelined(_ calls: [RedisScriptCall], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         guard !calls.isEmpty else { return [] }
         var commands: [RedisCommand] = []
         commands.reserveCapacity(calls.count)

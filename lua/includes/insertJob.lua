@@ -14,7 +14,10 @@
          nextSeq = first reserved sequence number, or nil to reserve one per job,
          deferred = nil, or {due = {}, pending = {}, cancelled = {}} to leave the `due` ZADD
                     and the `pending` HSET to the caller (flushDeferredInserts), one
-                    command each for a whole bulk call}
+                    command each for a whole bulk call,
+         pendingBefore = nil, or pair -> id (false = none) read from `pending` before the
+                    call's first insert; only inserts of the same pair change a pair's
+                    field, and those are in `deferred`}
   job:  {t = type, u = userId, d = JSON or nil, due = ms, cr = cron or nil, tz = zone or nil,
          ar = boolean, ard = ms, rmd = ms, rf = id or nil, a = attempt (>= 1),
          am = most attempts or nil, bx = backoff cap ms or nil,
@@ -45,8 +48,11 @@ local function insertJob(keys, ctx, job)
   local cancelled = {}
 
   local deferred = ctx.deferred
-  -- An earlier job of the same call is in `deferred`, not yet in `pending`.
-  local pendingId = deferred and deferred.pending[pair] or rcall("HGET", keys.pending, pair)
+  -- An earlier job of the same call is in `deferred`, not yet in `pending`; else the
+  -- call's one HMGET of `pending` (ctx.pendingBefore), else an HGET.
+  local pendingId = deferred and deferred.pending[pair]
+  if pendingId == nil and ctx.pendingBefore then pendingId = ctx.pendingBefore[pair] end
+  if pendingId == nil then pendingId = rcall("HGET", keys.pending, pair) end
   if pendingId and rcall("HEXISTS", keys.jobPrefix .. pendingId, "st") == 0 then
     replaced = '{"cancelled":true,"replacedBy":' .. id .. '}'
     if finishJob(keys, pendingId, now, false, replaced) then
@@ -64,8 +70,13 @@ local function insertJob(keys, ctx, job)
     end
   end
 
-  local nowText = toIntString(now)
-  local dueText = toIntString(job.due)
+  -- One formatting of `now` per call, not per job.
+  local nowText = ctx.nowText
+  if not nowText then
+    nowText = toIntString(now)
+    ctx.nowText = nowText
+  end
+  local dueText = job.due == now and nowText or toIntString(job.due)
   local args = {"t", job.t, "u", job.u}
   if job.d then appendChunked(args, "d", job.d) end
   -- The due time as an offset from `ca` (= now): a few bytes instead of 13 digits.

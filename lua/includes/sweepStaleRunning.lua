@@ -7,7 +7,7 @@
   pair field has a colon). A sweep adds the jobs of `running` started in
   [@swept, now - staleAfterMs) and moves @swept up, so each job is looked at once in its
   life, however many schedules follow. The first sweep of a partition looks at every
-  job started before the cutoff, once.
+  job started before the cutoff, once. A sweep that finds nothing writes nothing.
 
   Returns the cutoff: jobs that started before it are stale.
 ]]
@@ -20,6 +20,12 @@ local function sweepStaleRunning(keys, now, staleAfterMs)
     return swept
   end
   local ids = rcall("ZRANGEBYSCORE", keys.running, swept and toIntString(swept) or "-inf", "(" .. toIntString(cutoff))
+  -- Nothing started in [@swept, cutoff): @swept stays, so the next sweep looks at that
+  -- empty range again (O(log n)) instead of every call writing `stale`.
+  if #ids == 0 then
+    keys.swept = swept or false
+    return cutoff
+  end
   local added = {}
   for _, id in ipairs(ids) do
     local state = rcall("HMGET", keys.jobPrefix .. id, "t", "u", "fi")
