@@ -187,6 +187,10 @@ public final class WorkerPool<App: Sendable>: Service {
             metrics.record(.lateness, type: job.type, nanoseconds: Int64(started.milliseconds - job.due.milliseconds) * 1_000_000)
         }
         let partition = job.id % configuration.keys.partitionCount
+        // Unstructured on purpose, not a child of run(): a task group would keep run()
+        // (and the process's shutdown) waiting forever on a job that ignores
+        // cancellation. `running` tracks it instead; drain() finishes it as interrupted
+        // after the grace period, and claimDelivery() drops its late result.
         let task = Task { [registry, app, logger, tracing, metrics, workerId = configuration.workerId] in
             var log = logger
             log.handler = JobLogHandler(base: logger.handler, job: job)
