@@ -59,7 +59,6 @@ extension JobScheduler {
     }
 
     func validated(_ spec: JobSpec) throws(ConveyorError) -> JobSpec {
-        var spec = spec
         guard !spec.type.isEmpty, !spec.type.utf8.contains(UInt8(ascii: ":")), spec.type.utf8.count <= 200 else {
             throw ConveyorError(.invalidArgument, "job type \"\(spec.type)\" must be 1–200 bytes without ':'")
         }
