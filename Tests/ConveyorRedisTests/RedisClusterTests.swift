@@ -129,8 +129,19 @@ enum TestCluster {
 
     /// How many `ASKING` commands a node has served.
     static func askingCalls(_ client: RedisClient, on node: RedisClusterNode) async throws -> Int {
-        let stats = try await info(client, "commandstats", on: node)["cmdstat_asking"] ?? "calls=0,"
-        return Int(stats.split(separator: ",").first?.split(separator: "=").last ?? "0") ?? 0
+        try await calls("asking", client, on: node)
+    }
+
+    /// How many times a node received `command` (lower case), including calls it rejected
+    /// (a redirect or TRYAGAIN counts as `rejected_calls`), from `INFO commandstats`.
+    static func calls(_ command: String, _ client: RedisClient, on node: RedisClusterNode) async throws -> Int {
+        let stats = try await info(client, "commandstats", on: node)["cmdstat_\(command)"] ?? ""
+        var total = 0
+        for field in stats.split(separator: ",") {
+            let parts = field.split(separator: "=")
+            if parts.count == 2, ["calls", "rejected_calls", "failed_calls"].contains(parts[0]) { total += Int(parts[1]) ?? 0 }
+        }
+        return total
     }
 }
 
@@ -287,6 +298,16 @@ struct RedisClusterTests {
                 let pipelined = try await client.pipeline(keys.map { RedisCommand("GET", routingKey: $0, $0) })
                 #expect(pipelined.map(\.string) == keys.map { Optional($0) })
                 #expect(try await TestCluster.askingCalls(client, on: target) - asksBefore >= 10 + 1 + 10)
+                // A multi-key command over a moved and a not-yet-moved key: the source answers TRYAGAIN,
+                // the client retries with backoff until the timeout, then returns the error.
+                let mgetsBefore = try await TestCluster.calls("mget", client, on: source)
+                do {
+                    _ = try await client.send(RedisCommand("MGET", routingKey: keys[0], keys[0], keys[15]), timeout: .milliseconds(500))
+                    Issue.record("expected TRYAGAIN")
+                } catch {
+                    #expect((error as? RedisError)?.serverErrorPrefix == "TRYAGAIN")
+                }
+                #expect(try await TestCluster.calls("mget", client, on: source) - mgetsBefore >= 2, "TRYAGAIN was retried")
                 return [newKey]
             }
             // The slot now belongs to the target; the client's map still says source: MOVED, then routed right.
