@@ -406,6 +406,9 @@ struct RedisClusterTests {
 
         try cluster.kill(port: victimPort)
         let victimKey = keys[0]
+        // Concurrent writers on every master's slots while the replica takes over.
+        let counters = masters.map { TestCluster.key("\(ns):counter:", on: $0) }
+        async let load = Self.increment(counters, times: 40, client: client)
         // Commands for the dead master's slots succeed once a replica took over (node timeout 1 s):
         // the client retries unreachable masters and CLUSTERDOWN within the command timeout.
         let started = ContinuousClock.now
@@ -413,6 +416,13 @@ struct RedisClusterTests {
             try await client.send(RedisCommand("GET", routingKey: victimKey, victimKey)).string
         }
         #expect(resumed == victimKey, "resumed after \(ContinuousClock.now - started)")
+        // Every acknowledged INCR is in the counter (they all ran after the kill, so on a live
+        // master); an INCR that failed on a broken connection may or may not have run.
+        for (counter, outcome) in zip(counters, await load) {
+            let value = try await client.send(RedisCommand("GET", routingKey: counter, counter)).int ?? 0
+            #expect(outcome.succeeded >= 1, "\(counter): commands resumed")
+            #expect(value >= outcome.succeeded && value <= outcome.succeeded + outcome.failed, "\(counter): \(value) vs \(outcome)")
+        }
         let after = try await client.clusterMasters()
         #expect(after.count == 3)
         #expect(!after.contains { $0.endpoint == victim.endpoint }, "the dead master is no longer a master")
@@ -422,6 +432,82 @@ struct RedisClusterTests {
         let script = RedisScript(name: "echo", source: "return redis.call('GET', KEYS[1])")
         #expect(try await client.eval(RedisScriptCall(script, keys: [victimKey], arguments: [])).string == victimKey)
         await client.shutdown()
+    }
+
+    /// `INCR`s each counter `times` times, one task per counter, counting acknowledged and failed calls.
+    static func increment(_ counters: [String], times: Int, client: RedisClient) async -> [(succeeded: Int, failed: Int)] {
+        await withTaskGroup(of: (Int, Int, Int).self) { group in
+            for (index, counter) in counters.enumerated() {
+                group.addTask {
+                    var (succeeded, failed) = (0, 0)
+                    for _ in 0..<times {
+                        do {
+                            _ = try await client.send(RedisCommand("INCR", routingKey: counter, counter))
+                            succeeded += 1
+                        } catch {
+                            failed += 1
+                        }
+                    }
+                    return (index, succeeded, failed)
+                }
+            }
+            var outcomes = [(succeeded: Int, failed: Int)](repeating: (0, 0), count: counters.count)
+            for await (index, succeeded, failed) in group { outcomes[index] = (succeeded, failed) }
+            return outcomes
+        }
+    }
+
+    @Test("an ACL user's credentials apply to every node (discovery and routed commands)")
+    func aclUserOnEveryNode() async throws {
+        guard let directory = ProcessInfo.processInfo.environment["REDIS_CLUSTER_DIR"],
+            let url = ProcessInfo.processInfo.environment["REDIS_CLUSTER_URL"]
+        else {
+            Issue.record("REDIS_CLUSTER_URL/REDIS_CLUSTER_DIR are not set: run under ./scripts/with-redis-cluster.sh; cluster test not run")
+            return
+        }
+        let ports = try String(contentsOfFile: "\(directory)/ports.txt", encoding: .utf8).split(separator: "\n").compactMap { Int($0) }
+        let user = "acl-\(UUID().uuidString.prefix(8))"
+        // ACLs are per node: set the user on all six (replicas too, as a failover would need).
+        func everyNode(_ arguments: [any RESPArgument]) async throws {
+            for port in ports {
+                let connection = try await RedisConnection.connect(configuration: RedisConfiguration(endpoint: .tcp(host: "127.0.0.1", port: port)))
+                _ = try await connection.send(RedisCommand("ACL", arguments: arguments))
+                await connection.close()
+            }
+        }
+        try await everyNode([
+            "SETUSER", user, "on", ">pw-\(user)", "resetkeys", "~\(user):*", "-@all", "+get", "+set", "+del", "+cluster|shards",
+            "+cluster|slots", "+asking", "+ping",
+        ])
+        var configuration = try TestCluster.configuration(url: url.replacingOccurrences(of: "redis+cluster://", with: "redis+cluster://\(user):pw-\(user)@"))
+        configuration.poolSize = 1
+        let client = RedisClient(configuration: configuration)
+        let keys = try await client.clusterMasters().map { TestCluster.key("\(user):", on: $0) }
+        #expect(keys.count == 3)
+        for key in keys {
+            #expect(try await client.send(RedisCommand("SET", routingKey: key, key, "v")) == .simpleString("OK"))
+            #expect(try await client.send(RedisCommand("GET", routingKey: key, key)).string == "v")
+            _ = try await client.send(RedisCommand("DEL", routingKey: key, key))
+        }
+        do {
+            _ = try await client.send(RedisCommand("GET", routingKey: "elsewhere", "elsewhere"))
+            Issue.record("expected NOPERM for a key outside the user's pattern")
+        } catch {
+            #expect(error.serverErrorPrefix == "NOPERM")
+        }
+        await client.shutdown()
+        try await everyNode(["DELUSER", user])
+        // Wrong credentials fail discovery with a clear error.
+        let wrong = RedisClient(
+            configuration: try TestCluster.configuration(url: url.replacingOccurrences(of: "redis+cluster://", with: "redis+cluster://\(user):nope@")))
+        do {
+            _ = try await wrong.clusterMasters()
+            Issue.record("expected an authentication failure")
+        } catch {
+            #expect(error.code == .clusterTopology)
+            #expect(error.message.contains("credentials") && !error.message.contains("nope"))
+        }
+        await wrong.shutdown()
     }
 
     /// Runs `body` until it does not throw, for at most `limit`; the last error is rethrown.
