@@ -20,6 +20,8 @@ tls_server=()
 cli=(redis-cli)
 scheme=redis+cluster
 if [ -n "${REDIS_CLUSTER_TLS_CERT:-}" ]; then
+  : "${REDIS_CLUSTER_TLS_KEY:?REDIS_CLUSTER_TLS_CERT needs REDIS_CLUSTER_TLS_KEY}"
+  : "${REDIS_CLUSTER_TLS_CA:?REDIS_CLUSTER_TLS_CERT needs REDIS_CLUSTER_TLS_CA}"
   tls_server=(--tls-port PORT --port 0 --tls-cluster yes --tls-replication yes
     --tls-cert-file "$REDIS_CLUSTER_TLS_CERT" --tls-key-file "$REDIS_CLUSTER_TLS_KEY"
     --tls-ca-cert-file "$REDIS_CLUSTER_TLS_CA" --tls-auth-clients optional)

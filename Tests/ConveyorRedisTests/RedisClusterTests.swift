@@ -434,6 +434,39 @@ struct RedisClusterTests {
         await client.shutdown()
     }
 
+    @Test("a TLS-only cluster: every node is verified against the CA (its IP SAN) and serves routed commands")
+    func tlsCluster() async throws {
+        let certificates = try await TestCertificates.make()
+        let cluster = try await ThrowawayCluster.start(environment: [
+            "REDIS_CLUSTER_TLS_CERT": certificates.serverCertificateFile, "REDIS_CLUSTER_TLS_KEY": certificates.serverKeyFile,
+            "REDIS_CLUSTER_TLS_CA": certificates.caFile,
+        ])
+        defer { cluster.stop() }
+        var configuration = try TestCluster.configuration(url: cluster.url)
+        #expect(cluster.url.hasPrefix("rediss+cluster://"))
+        configuration.tls = .enabled(RedisConfiguration.TLSSettings(caFile: certificates.caFile))
+        let client = RedisClient(configuration: configuration)
+        let masters = try await client.clusterMasters()
+        #expect(masters.count == 3)
+        let keys = masters.map { TestCluster.key("tls:", on: $0) }
+        let script = RedisScript(name: "setGet", source: "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])")
+        let replies = try await client.evalPipelined(keys.map { RedisScriptCall(script, keys: [$0], arguments: [$0]) })
+        #expect(replies.map(\.string) == keys.map { Optional($0) })
+        await client.shutdown()
+
+        // Another CA: discovery fails on every node with the verification named.
+        configuration.tls = .enabled(RedisConfiguration.TLSSettings(caFile: certificates.otherCAFile))
+        let untrusting = RedisClient(configuration: configuration)
+        do {
+            _ = try await untrusting.send("PING")
+            Issue.record("expected a TLS verification failure")
+        } catch {
+            #expect(error.code == .clusterTopology)
+            #expect(error.message.contains("not trusted"), "\(error.message)")
+        }
+        await untrusting.shutdown()
+    }
+
     /// `INCR`s each counter `times` times, one task per counter, counting acknowledged and failed calls.
     static func increment(_ counters: [String], times: Int, client: RedisClient) async -> [(succeeded: Int, failed: Int)] {
         await withTaskGroup(of: (Int, Int, Int).self) { group in
@@ -539,7 +572,8 @@ final class ThrowawayCluster {
         self.input = input
     }
 
-    static func start() async throws -> ThrowawayCluster {
+    /// - Parameter environment: Added to the script's environment (e.g. its `REDIS_CLUSTER_TLS_*`).
+    static func start(environment: [String: String] = [:]) async throws -> ThrowawayCluster {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let info = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString).txt")
         let process = Process()
@@ -548,6 +582,7 @@ final class ThrowawayCluster {
             root.appendingPathComponent("scripts/with-redis-cluster.sh").path, "bash", "-c",
             "echo \"$REDIS_CLUSTER_URL $REDIS_CLUSTER_DIR\" > '\(info.path)'; cat >/dev/null",
         ]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let input = Pipe()
         process.standardInput = input
         process.standardOutput = FileHandle.nullDevice
