@@ -1,7 +1,8 @@
-import ConveyorRedis
 import ConveyorTestSupport
 import Foundation
 import Testing
+
+@testable import ConveyorRedis
 
 #if canImport(Glibc)
 import Glibc
@@ -191,6 +192,25 @@ struct RedisClusterTests {
             // A keyed command sent without a routing key to the wrong master surfaces MOVED.
             let key = keys.first { !masters[0].owns(slot: RedisCluster.slot(forKey: $0)) }!
             await #expect(throws: RedisError.self) { try await client.send(RedisCommand("GET", key), to: masters[0]) }
+        }
+    }
+
+    @Test("CLUSTER SLOTS (the fallback before Redis 7) and CLUSTER SHARDS give the same slot map")
+    func slotsAndShardsAgree() async throws {
+        try await TestCluster.withClient { client, _ in
+            let node = try #require(try await client.clusterMasters().first)
+            guard case .tcp(let host, let port) = node.endpoint else { return }
+            let queried = RedisClusterAddress(host: host, port: port)
+            let shards = try #require(
+                RedisClusterSlotMap.parseShards(try await client.send(RedisCommand("CLUSTER", "SHARDS"), to: node), queried: queried, tls: false)
+            )
+            let slots = try #require(RedisClusterSlotMap.parseSlots(try await client.send(RedisCommand("CLUSTER", "SLOTS"), to: node), queried: queried))
+            #expect(shards.masters.count == 3 && slots.masters.count == 3)
+            #expect(shards.owners.allSatisfy { $0 != RedisClusterSlotMap.noOwner })
+            let fromShards = shards.owners.map { shards.masters[Int($0)].address }
+            let fromSlots = slots.owners.map { slots.masters[Int($0)].address }
+            #expect(fromShards == fromSlots)
+            #expect(Set(shards.masters.map(\.id)) == Set(slots.masters.map(\.id)))
         }
     }
 
