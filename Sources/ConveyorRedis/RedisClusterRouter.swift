@@ -410,6 +410,8 @@ final class RedisClusterRouter: Sendable {
         var redirects = 0
         var attempts = 0
         var asking: RedisClusterAddress?
+        // A command sent without a routing key learns its slot from a MOVED.
+        var slot = slot
         while true {
             let node: RedisClusterAddress
             let client: RedisClient
@@ -456,6 +458,7 @@ final class RedisClusterRouter: Sendable {
                 redirects += 1
                 guard redirects <= Self.maxRedirects else { throw Self.redirectLoop(command, reply) }
                 applyMoved(slot: movedSlot, to: target)
+                slot = movedSlot
             case .ask(let target):
                 redirects += 1
                 guard redirects <= Self.maxRedirects else { throw Self.redirectLoop(command, reply) }

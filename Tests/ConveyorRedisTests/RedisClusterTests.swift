@@ -189,6 +189,18 @@ struct RedisClusterTests {
             #expect(try await TestCluster.keys(client, namespace: ns) == keys.sorted())
             // Keyless commands go to some master.
             #expect(try await client.send("PING") == .simpleString("PONG"))
+            // A keyed command without a routing key still succeeds: the MOVED reply names the slot.
+            for key in keys.prefix(12) {
+                #expect(try await client.send(RedisCommand("GET", key)).string == "v-\(key)")
+            }
+            let unrouted = try await client.pipeline(keys.prefix(12).map { RedisCommand("GET", $0) })
+            #expect(unrouted.map(\.string) == keys.prefix(12).map { "v-\($0)" })
+            // A blocking command goes to a dedicated connection on the key's master.
+            let list = "\(ns):{list}"
+            #expect(try await client.send(RedisCommand("BLPOP", routingKey: list, list, "0.05"), timeout: .seconds(5)) == .null)
+            _ = try await client.send(RedisCommand("RPUSH", routingKey: list, list, "x"))
+            let popped = try await client.send(RedisCommand("BLPOP", routingKey: list, list, 1), timeout: .seconds(5))
+            #expect(popped.array?.compactMap(\.string) == [list, "x"])
             // A keyed command sent without a routing key to the wrong master surfaces MOVED.
             let key = keys.first { !masters[0].owns(slot: RedisCluster.slot(forKey: $0)) }!
             await #expect(throws: RedisError.self) { try await client.send(RedisCommand("GET", key), to: masters[0]) }
