@@ -358,6 +358,85 @@ struct RedisClusterTests {
         }
     }
 
+    @Test("redis-cli --cluster reshard moves 200 slots under a concurrent INCR load: no command fails, no increment is lost")
+    func reshardUnderLoad() async throws {
+        try await TestCluster.withClient { client, ns in
+            let masters = try await client.clusterMasters()
+            let source = try #require(masters.first { $0.owns(slot: 0) })
+            let target = try #require(masters.first { $0.id != source.id && $0.slotRanges[0].lowerBound > 199 })
+            // Keys in the 200 slots redis-cli moves (the source's lowest), 4 per slot at most.
+            var keys: [String] = []
+            var index = 0
+            while keys.count < 120 {
+                let key = "\(ns):{r\(index)}"
+                if RedisCluster.slot(forKey: key) < 200 { keys.append(key) }
+                index += 1
+            }
+            _ = try await client.pipeline(keys.map { RedisCommand("SET", routingKey: $0, $0, 0) })
+            for (from, to) in [(source, target), (target, source)] {
+                // redis-cli refuses to reshard while the nodes' views of the slots differ (gossip lag).
+                #expect(try await Self.eventually { () async throws(RedisError) -> Bool in try await Self.mastersAgree(client) })
+                let reshard = try ClusterReshard.start(from: from, to: to, slots: 200)
+                let outcomes = await Self.incrementWhile(keys, client: client) { reshard.isRunning }
+                #expect(reshard.succeeded, "redis-cli --cluster reshard: \(reshard.output)")
+                #expect(outcomes.failed == 0, "failed INCRs: \(outcomes.errors)")
+                let values = try await client.pipeline(keys.map { RedisCommand("GET", routingKey: $0, $0) })
+                #expect(values.compactMap(\.int).reduce(0, +) == outcomes.succeeded)
+                let owner = try await Self.eventually { () async throws(RedisError) -> Bool in
+                    try await client.clusterMasters().first { $0.owns(slot: 0) }?.id == to.id
+                }
+                #expect(owner)
+                _ = try await client.pipeline(keys.map { RedisCommand("SET", routingKey: $0, $0, 0) })
+            }
+        }
+    }
+
+    /// Whether every master reports the same slot ranges per node (`CLUSTER NODES`).
+    static func mastersAgree(_ client: RedisClient) async throws(RedisError) -> Bool {
+        var views = Set<[String]>()
+        for node in try await client.clusterMasters() {
+            let text = try await client.send(RedisCommand("CLUSTER", "NODES"), to: node).string ?? ""
+            let view = text.split(separator: "\n").map { line -> String in
+                let fields = line.split(separator: " ")
+                // id and slot ranges; migrating/importing markers ([slot->-id]) are left out.
+                return ([fields[0]] + fields.dropFirst(8).filter { !$0.hasPrefix("[") }).joined(separator: " ")
+            }
+            views.insert(view.sorted())
+        }
+        return views.count == 1
+    }
+
+    /// INCRs random keys from 4 tasks until `running` says stop (checked between commands).
+    static func incrementWhile(
+        _ keys: [String], client: RedisClient, _ running: @escaping @Sendable () -> Bool
+    ) async -> (succeeded: Int, failed: Int, errors: [String]) {
+        await withTaskGroup(of: (Int, Int, [String]).self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    var (succeeded, failed, errors) = (0, 0, [String]())
+                    repeat {
+                        let key = keys.randomElement()!
+                        do {
+                            _ = try await client.send(RedisCommand("INCR", routingKey: key, key))
+                            succeeded += 1
+                        } catch {
+                            failed += 1
+                            if errors.count < 5 { errors.append("\(error)") }
+                        }
+                    } while running()
+                    return (succeeded, failed, errors)
+                }
+            }
+            var total = (succeeded: 0, failed: 0, errors: [String]())
+            for await (succeeded, failed, errors) in group {
+                total.succeeded += succeeded
+                total.failed += failed
+                total.errors += errors
+            }
+            return total
+        }
+    }
+
     @Test("a redirect loop (source MIGRATING, target not IMPORTING) fails with clusterRedirectLoop")
     func redirectLoop() async throws {
         try await TestCluster.withClient { client, ns in
@@ -587,6 +666,38 @@ struct RedisClusterTests {
             }
         }
     }
+}
+
+/// `redis-cli --cluster reshard` running in the background.
+final class ClusterReshard: Sendable {
+    private let process: Process
+    private let log: String
+
+    private init(process: Process, log: String) {
+        self.process = process
+        self.log = log
+    }
+
+    static func start(from source: RedisClusterNode, to target: RedisClusterNode, slots: Int) throws -> ClusterReshard {
+        guard case .tcp(let host, let port) = source.endpoint else { throw RedisError(.clusterTopology, message: "not a TCP node") }
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("reshard-\(UUID().uuidString).log").path
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "redis-cli", "--cluster", "reshard", "\(host):\(port)", "--cluster-from", source.id, "--cluster-to", target.id,
+            "--cluster-slots", String(slots), "--cluster-yes",
+        ]
+        let output = FileHandle(forWritingAtPath: log)
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        return ClusterReshard(process: process, log: log)
+    }
+
+    var isRunning: Bool { process.isRunning }
+    var succeeded: Bool { !process.isRunning && process.terminationStatus == 0 }
+    var output: String { String((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(800) ?? "") }
 }
 
 /// A cluster of its own, started by scripts/with-redis-cluster.sh for a test that breaks it; the
