@@ -375,7 +375,7 @@ struct RedisClusterTests {
             _ = try await client.pipeline(keys.map { RedisCommand("SET", routingKey: $0, $0, 0) })
             for (from, to) in [(source, target), (target, source)] {
                 // redis-cli refuses to reshard while the nodes' views of the slots differ (gossip lag).
-                #expect(try await Self.eventually { () async throws(RedisError) -> Bool in try await Self.mastersAgree(client) })
+                #expect(try await Self.eventually { () async throws(RedisError) -> Bool in try await Self.nodesAgree(client) })
                 let reshard = try ClusterReshard.start(from: from, to: to, slots: 200)
                 let outcomes = await Self.incrementWhile(keys, client: client) { reshard.isRunning }
                 #expect(reshard.succeeded, "redis-cli --cluster reshard: \(reshard.output)")
@@ -391,19 +391,24 @@ struct RedisClusterTests {
         }
     }
 
-    /// Whether every master reports the same slot ranges per node (`CLUSTER NODES`).
-    static func mastersAgree(_ client: RedisClient) async throws(RedisError) -> Bool {
+    /// Whether every node, replicas included, reports the same slot ranges per node and no open
+    /// (migrating/importing) slot in `CLUSTER NODES`, as `redis-cli --cluster` requires.
+    static func nodesAgree(_ client: RedisClient) async throws(RedisError) -> Bool {
+        guard let master = try await client.clusterMasters().first else { return false }
+        let listing = try await client.send(RedisCommand("CLUSTER", "NODES"), to: master).string ?? ""
         var views = Set<[String]>()
-        for node in try await client.clusterMasters() {
-            let text = try await client.send(RedisCommand("CLUSTER", "NODES"), to: node).string ?? ""
-            let view = text.split(separator: "\n").map { line -> String in
-                let fields = line.split(separator: " ")
-                // id and slot ranges; migrating/importing markers ([slot->-id]) are left out.
-                return ([fields[0]] + fields.dropFirst(8).filter { !$0.hasPrefix("[") }).joined(separator: " ")
-            }
-            views.insert(view.sorted())
+        for line in listing.split(separator: "\n") {
+            // <id> <ip:port@bus> ...
+            let address = line.split(separator: " ")[1].split(separator: "@")[0]
+            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return false }
+            let endpoint = RedisConfiguration.Endpoint.tcp(host: String(address[..<colon]), port: port)
+            let connection = try await RedisConnection.connect(configuration: RedisConfiguration(endpoint: endpoint))
+            let text = try await connection.send(RedisCommand("CLUSTER", "NODES")).string ?? ""
+            await connection.close()
+            views.insert(
+                text.split(separator: "\n").map { ([$0.split(separator: " ")[0]] + $0.split(separator: " ").dropFirst(8)).joined(separator: " ") }.sorted())
         }
-        return views.count == 1
+        return views.count == 1 && !views.first!.contains { $0.contains("[") }
     }
 
     /// INCRs random keys from 4 tasks until `running` says stop (checked between commands).
@@ -697,7 +702,11 @@ final class ClusterReshard: Sendable {
 
     var isRunning: Bool { process.isRunning }
     var succeeded: Bool { !process.isRunning && process.terminationStatus == 0 }
-    var output: String { String((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(800) ?? "") }
+    var output: String {
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        // The interesting lines: errors and warnings, not the per-slot progress.
+        return text.split(separator: "\n").filter { $0.contains("ERR") || $0.contains("WARN") || $0.contains("agree") }.joined(separator: "\n")
+    }
 }
 
 /// A cluster of its own, started by scripts/with-redis-cluster.sh for a test that breaks it; the
