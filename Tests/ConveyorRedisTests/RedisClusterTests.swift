@@ -553,6 +553,7 @@ struct RedisClusterTests {
     @Test("a TLS-only cluster: every node is verified against the CA (its IP SAN) and serves routed commands")
     func tlsCluster() async throws {
         let certificates = try await TestCertificates.make()
+        defer { try? FileManager.default.removeItem(atPath: certificates.directory) }
         let cluster = try await ThrowawayCluster.start(environment: [
             "REDIS_CLUSTER_TLS_CERT": certificates.serverCertificateFile, "REDIS_CLUSTER_TLS_KEY": certificates.serverKeyFile,
             "REDIS_CLUSTER_TLS_CA": certificates.caFile,
@@ -698,6 +699,10 @@ final class ClusterReshard: Sendable {
         process.standardError = output
         try process.run()
         return ClusterReshard(process: process, log: log)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: log)
     }
 
     var isRunning: Bool { process.isRunning }
