@@ -130,7 +130,7 @@ public final class RedisClient: Sendable, Service {
     ///   - timeout: Reply timeout; defaults to the configuration's `commandTimeout`.
     /// - Throws: ``RedisError``; an error reply throws with code `server`.
     @discardableResult
-    public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+    nonisolated(nonsending) public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
         if let router { return try await router.send(command, timeout: timeout) }
         if command.isBlocking {
             return try await withDedicatedConnection { connection throws(RedisError) in
@@ -142,7 +142,7 @@ public final class RedisClient: Sendable, Service {
 
     /// Sends one command built from a name and arguments.
     @discardableResult
-    public func send(_ name: String, _ arguments: any RESPArgument...) async throws(RedisError) -> RESPValue {
+    nonisolated(nonsending) public func send(_ name: String, _ arguments: any RESPArgument...) async throws(RedisError) -> RESPValue {
         try await send(RedisCommand(name, arguments: arguments))
     }
 
@@ -153,7 +153,7 @@ public final class RedisClient: Sendable, Service {
     /// each part is one write, the parts go out concurrently, and the replies
     /// come back in the order of `commands`; commands on different masters are
     /// not ordered relative to each other.
-    public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
+    nonisolated(nonsending) public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         if let router {
             return try await router.pipeline(commands, slots: commands.map { $0.routingKey.map(RedisCluster.slot(forKey:)) }, timeout: timeout)
         }
@@ -230,7 +230,7 @@ public final class RedisClient: Sendable, Service {
     }
 
     /// A connection from the next slot, connecting it if needed.
-    func connection() async throws(RedisError) -> RedisConnection {
+    nonisolated(nonsending) func connection() async throws(RedisError) -> RedisConnection {
         let ownLoop = taskExecutor.eventLoop
         let acquisition: Acquisition = try state.withLock { state throws(RedisError) in
             if state.isShutDown { throw Self.shutDownError }

@@ -77,7 +77,7 @@ extension RedisClient {
     /// - Throws: ``RedisError``; a Lua error throws with code `server`, keys in
     ///   different slots throw ``RedisError/Code/crossSlot`` before anything is sent.
     @discardableResult
-    public func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+    nonisolated(nonsending) public func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
         if let router { return try await router.eval(call, timeout: timeout) }
         _ = try RedisCluster.slot(forKeys: call.keys, command: "EVALSHA \(call.script.name)")
         // The common case, one round trip with no arrays: the script is loaded.
@@ -100,7 +100,7 @@ extension RedisClient {
     /// once after loading their script.
     /// Each call's keys must share a slot (``RedisError/Code/crossSlot``, thrown
     /// before anything is sent); on a cluster calls are grouped by master.
-    public func evalPipelined(_ calls: [RedisScriptCall], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
+    nonisolated(nonsending) public func evalPipelined(_ calls: [RedisScriptCall], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         guard !calls.isEmpty else { return [] }
         if let router { return try await router.evalPipelined(calls, timeout: timeout) }
         for call in calls { _ = try RedisCluster.slot(forKeys: call.keys, command: "EVALSHA \(call.script.name)") }
