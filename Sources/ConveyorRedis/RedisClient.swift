@@ -131,12 +131,14 @@ public final class RedisClient: Sendable, Service {
     /// - Throws: ``RedisError``; an error reply throws with code `server`.
     @discardableResult
     nonisolated(nonsending) public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
-        if let router { return try await router.send(command, timeout: timeout) }
         if command.isBlocking {
+            // On a cluster, a dedicated connection to the master of its routing key's slot.
+            if let router { return try await router.send(command, timeout: timeout) }
             return try await withDedicatedConnection { connection throws(RedisError) in
                 try await connection.send(command, timeout: timeout)
             }
         }
+        if let router { return try await router.send(command, timeout: timeout) }
         return try await connection().send(command, timeout: timeout)
     }
 
@@ -158,20 +160,6 @@ public final class RedisClient: Sendable, Service {
             return try await router.pipeline(commands, slots: commands.map { $0.routingKey.map(RedisCluster.slot(forKey:)) }, timeout: timeout)
         }
         return try await connection().pipeline(commands, timeout: timeout)
-    }
-
-    /// Runs `body` with a dedicated connection to the master owning
-    /// `routingKey`'s slot (any master for `nil`; the one server on a single node).
-    ///
-    /// Commands on it are not redirected: after a failover or resharding they
-    /// fail (connection closed, or a `MOVED` error reply) and a new call
-    /// reaches the new master once the client re-read the topology, which
-    /// those failures trigger.
-    public func withDedicatedConnection<Result>(
-        routingKey: String?, _ body: (RedisConnection) async throws(RedisError) -> Result
-    ) async throws(RedisError) -> Result {
-        if let router { return try await router.withDedicatedConnection(slot: routingKey.map(RedisCluster.slot(forKey:)), body) }
-        return try await withDedicatedConnection(body)
     }
 
     /// Runs `body` with a connection no other caller uses meanwhile, for
@@ -205,6 +193,20 @@ public final class RedisClient: Sendable, Service {
             release(dedicated: connection)
             throw error
         }
+    }
+
+    /// Runs `body` with a dedicated connection to the master owning
+    /// `routingKey`'s slot (any master for `nil`; the one server on a single node).
+    ///
+    /// Commands on it are not redirected: after a failover or resharding they
+    /// fail (connection closed, or a `MOVED` error reply) and a new call
+    /// reaches the new master once the client re-read the topology, which
+    /// those failures trigger.
+    public func withDedicatedConnection<Result>(
+        routingKey: String?, _ body: (RedisConnection) async throws(RedisError) -> Result
+    ) async throws(RedisError) -> Result {
+        if let router { return try await router.withDedicatedConnection(slot: routingKey.map(RedisCluster.slot(forKey:)), body) }
+        return try await withDedicatedConnection(body)
     }
 
     private func release(dedicated connection: RedisConnection) {
