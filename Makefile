@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_FLAGS ?=
 
-.PHONY: deps build demo lint test readme-app docs bench bench-history chaos clean
+.PHONY: deps build demo lint test readme-app docs bench bench-history chaos chaos-cluster clean
 
 ## deps: install libhiredis-dev, redis-server and redis-tools if missing
 deps:
@@ -22,7 +22,8 @@ demo: deps
 lint:
 	SWIFT=$(SWIFT) ./scripts/lint.sh
 
-## test: the lint, then the whole suite against a private redis-server on a free loopback port; one test at a
+## test: the lint, then the whole suite against a private redis-server on a free loopback port (and a local
+## 3-master, 3-replica Redis Cluster for ClusterRunTests, scripts/with-redis-cluster.sh); one test at a
 ## time (~3.5 min): the suite starts real worker, archiver and redis-server processes whose
 ## timing a parallel run on 2 cores starves; then readme-app (~25 s, ~5 min on its first build)
 ## (the dashboard's browser test needs Chromium, chromedriver and selenium: installed by
@@ -31,7 +32,7 @@ test: lint deps
 	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
 	./scripts/install-browser-deps.sh >/dev/null
 	CONVEYOR_BROWSER_PYTHON="$(CURDIR)/.build/browser-venv/bin/python" \
-		./scripts/with-redis.sh $(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS)
+		./scripts/with-redis.sh ./scripts/with-redis-cluster.sh $(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS)
 	$(MAKE) readme-app
 
 ## readme-app: build the README's example app (its Package.swift and files, in .build/readme-app,
@@ -55,6 +56,13 @@ bench: deps
 	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-e2e-bench
 	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-bench $(BENCH_ARGS)
 	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-e2e-bench $(E2E_ARGS)
+
+## chaos-cluster: issue 13's failover run at full size: 20,000 jobs on a local 3-master cluster,
+## one master SIGKILLed mid-run (make test runs it with 3,000); prints the jobs lost from scheduling
+chaos-cluster: deps
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	CONVEYOR_CLUSTER_FAILOVER_JOBS=20000 ./scripts/with-redis-cluster.sh \
+		$(SWIFT) test --skip-build $(SWIFT_FLAGS) --filter 'ClusterRunTests/failover'
 
 ## chaos: the fault-injection scenarios of docs/reliability.md (release `conveyor` workers,
 ## private redis-servers on 127.0.0.1, a few minutes); prints the Markdown table, e.g.
