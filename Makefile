@@ -22,8 +22,8 @@ demo: deps
 lint:
 	SWIFT=$(SWIFT) ./scripts/lint.sh
 
-## test: the lint, then the whole suite against a private redis-server on a free loopback port (and a local
-## 3-master, 3-replica Redis Cluster for ClusterRunTests, scripts/with-redis-cluster.sh); one test at a
+## test: the lint, then the whole suite against a private redis-server on a free loopback port and a
+## private 3-master + 3-replica Redis Cluster (scripts/with-redis-cluster.sh, $$REDIS_CLUSTER_URL); one test at a
 ## time (~3.5 min): the suite starts real worker, archiver and redis-server processes whose
 ## timing a parallel run on 2 cores starves; then readme-app (~25 s, ~5 min on its first build)
 ## (the dashboard's browser test needs Chromium, chromedriver and selenium: installed by

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Conveyor needs beyond Swift: hiredis and zlib (headers + library),
-# redis-server, redis-tools (redis-cli, redis-benchmark) and openssl. Does nothing when
+# redis-server, redis-tools (redis-cli, whose --cluster create builds the test cluster, and
+# redis-benchmark) and openssl. Does nothing when
 # they are already present; uses sudo only when not root.
 set -euo pipefail
 

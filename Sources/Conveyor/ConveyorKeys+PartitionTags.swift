@@ -1,3 +1,5 @@
+import ConveyorRedis
+
 extension ConveyorKeys {
     /// How partitions' hash tags are chosen (docs/cluster.md §3). Part of the
     /// namespace's layout: every process of a namespace must use the same one.
@@ -15,7 +17,7 @@ extension ConveyorKeys {
 
     /// The slot stratum partition `index` of `count` lands in with slot-spread tags.
     static func slotStratum(index: Int, count: Int) -> Range<Int> {
-        (index * HashSlot.count / count)..<((index + 1) * HashSlot.count / count)
+        (index * RedisCluster.slotCount / count)..<((index + 1) * RedisCluster.slotCount / count)
     }
 
     /// The slot-spread tags for `count` partitions (about `count` CRC16
@@ -26,27 +28,9 @@ extension ConveyorKeys {
             var suffix = 0
             while true {
                 let tag = "p\(index).\(suffix)"
-                if stratum.contains(HashSlot.slot(ofTag: tag)) { return tag }
+                if stratum.contains(RedisCluster.slot(forKey: tag)) { return tag }
                 suffix += 1
             }
         }
-    }
-}
-
-/// Redis Cluster's key → slot function, for choosing partition tags.
-enum HashSlot {
-    /// The number of slots of a Redis Cluster.
-    static let count = 16384
-
-    /// CRC16-XMODEM of `tag`, mod 16,384: the slot of every key whose hash tag is `tag`.
-    static func slot(ofTag tag: String) -> Int {
-        var crc: UInt16 = 0
-        for byte in tag.utf8 {
-            crc ^= UInt16(byte) << 8
-            for _ in 0..<8 {
-                crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1
-            }
-        }
-        return Int(crc) % count
     }
 }

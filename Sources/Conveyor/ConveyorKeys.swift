@@ -1,3 +1,5 @@
+import ConveyorRedis
+
 /// Every Redis key name Conveyor uses, built in this one place.
 ///
 /// Keys of one partition share one hash tag (`{p<N>}` with ``PartitionTags/indexed``,
@@ -35,9 +37,9 @@ public struct ConveyorKeys: Sendable, Hashable {
         case .indexed:
             tags = (0..<partitionCount).map { "p\($0)" }
         case .slotSpread:
-            guard partitionCount <= HashSlot.count else {
+            guard partitionCount <= RedisCluster.slotCount else {
                 throw ConveyorError(
-                    .invalidArgument, "slot-spread partition tags allow at most \(HashSlot.count) partitions, got \(partitionCount)"
+                    .invalidArgument, "slot-spread partition tags allow at most \(RedisCluster.slotCount) partitions, got \(partitionCount)"
                 )
             }
             tags = Self.slotSpreadTags(count: partitionCount)

@@ -127,10 +127,28 @@ public struct RedisCommand: Sendable {
     /// Whether the server may hold the reply back (`BLPOP`, `BZPOPMIN`, ...);
     /// such commands must run on a connection of their own.
     public let isBlocking: Bool
+    /// The key whose hash slot decides which master of a Redis Cluster runs
+    /// the command (its first key); `nil` sends it to any master, right for
+    /// `PING`, `TIME` or `SCRIPT LOAD` and wrong for a keyed command.
+    /// Ignored on a single node.
+    public var routingKey: String? = nil
 
     /// Builds a command from its name and arguments.
     public init(_ name: String, _ arguments: any RESPArgument...) {
         self.init(name, arguments: arguments)
+    }
+
+    /// Builds a keyed command: `routingKey` (usually the first key among the
+    /// arguments) routes it on a Redis Cluster.
+    public init(_ name: String, routingKey: String?, arguments: [any RESPArgument]) {
+        self.init(name, arguments: arguments)
+        self.routingKey = routingKey
+    }
+
+    /// Builds a keyed command from variadic arguments; see ``init(_:routingKey:arguments:)``.
+    public init(_ name: String, routingKey: String?, _ arguments: any RESPArgument...) {
+        self.init(name, arguments: arguments)
+        self.routingKey = routingKey
     }
 
     /// Builds a command from its name and an array of arguments.

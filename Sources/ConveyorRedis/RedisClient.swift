@@ -18,6 +18,16 @@ import Synchronization
 ///
 /// As a `Service`, ``run()`` keeps the client alive until graceful shutdown
 /// and then closes every connection.
+///
+/// With a ``RedisConfiguration/Endpoint/cluster(seeds:)`` endpoint the client
+/// talks to a Redis Cluster: it reads the topology (`CLUSTER SHARDS`, or
+/// `CLUSTER SLOTS` before Redis 7) from the seeds, keeps one such pool per
+/// master, sends each command to the master owning its
+/// ``RedisCommand/routingKey``'s slot and each script call to the master of
+/// its keys' slot, follows `MOVED` and `ASK` (at most 5 times), retries
+/// `TRYAGAIN`/`CLUSTERDOWN` and unreachable masters within the command
+/// timeout, and re-reads the topology after a `MOVED`, a failed node, or
+/// every 30 seconds (one discovery at a time).
 public final class RedisClient: Sendable, Service {
     /// The configuration the client was created with.
     public let configuration: RedisConfiguration
@@ -42,6 +52,8 @@ public final class RedisClient: Sendable, Service {
     }
 
     private let state: Mutex<State>
+    /// Set for a cluster endpoint; the single-node path never touches it.
+    let router: RedisClusterRouter?
 
     /// Creates a client; no connection is opened until the first command.
     /// - Parameters:
@@ -59,6 +71,30 @@ public final class RedisClient: Sendable, Service {
         self.taskExecutor = EventLoopTaskExecutor(eventLoop: eventLoopGroup.next())
         let size = max(1, configuration.poolSize)
         self.state = Mutex(State(slots: Array(repeating: .idle(failures: 0, retryAt: .distantPast, lastError: nil), count: size)))
+        if case .cluster(let seeds) = configuration.endpoint {
+            router = RedisClusterRouter(configuration: configuration, seeds: seeds, eventLoopGroup: eventLoopGroup, logger: logger)
+        } else {
+            router = nil
+        }
+    }
+
+    /// Whether the client talks to a Redis Cluster.
+    public var isCluster: Bool { router != nil }
+
+    /// The cluster's masters with their slot ranges, as last discovered (read
+    /// from the cluster first if needed). On a single node: that node, owning
+    /// every slot, so callers can fan out the same way in both modes.
+    public func clusterMasters() async throws(RedisError) -> [RedisClusterNode] {
+        if let router { return try await router.masters() }
+        return [RedisClusterNode(id: configuration.endpoint.description, endpoint: configuration.endpoint, slotRanges: [0...16_383])]
+    }
+
+    /// Sends a command to one master, for per-node commands (`SCAN`, `INFO`,
+    /// `DBSIZE`); redirects are not followed. On a single node it is ``send(_:timeout:)``.
+    @discardableResult
+    public func send(_ command: RedisCommand, to node: RedisClusterNode, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+        if let router { return try await router.send(command, to: node, timeout: timeout) }
+        return try await send(command, timeout: timeout)
     }
 
     /// Runs until graceful shutdown or cancellation, then closes all connections.
@@ -69,6 +105,7 @@ public final class RedisClient: Sendable, Service {
 
     /// Closes every connection; later commands fail with `poolShutDown`.
     public func shutdown() async {
+        await router?.shutdown()
         let connections: [RedisConnection] = state.withLock { state in
             state.isShutDown = true
             var open = state.dedicated
@@ -94,6 +131,7 @@ public final class RedisClient: Sendable, Service {
     /// - Throws: ``RedisError``; an error reply throws with code `server`.
     @discardableResult
     public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+        if let router { return try await router.send(command, timeout: timeout) }
         if command.isBlocking {
             return try await withDedicatedConnection { connection throws(RedisError) in
                 try await connection.send(command, timeout: timeout)
@@ -110,8 +148,30 @@ public final class RedisClient: Sendable, Service {
 
     /// Sends many commands in one write on one connection and returns their
     /// replies in order; error replies are values, not thrown.
+    ///
+    /// On a cluster the commands are split by master (by ``RedisCommand/routingKey``),
+    /// each part is one write, the parts go out concurrently, and the replies
+    /// come back in the order of `commands`; commands on different masters are
+    /// not ordered relative to each other.
     public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
-        try await connection().pipeline(commands, timeout: timeout)
+        if let router {
+            return try await router.pipeline(commands, slots: commands.map { $0.routingKey.map(RedisCluster.slot(forKey:)) }, timeout: timeout)
+        }
+        return try await connection().pipeline(commands, timeout: timeout)
+    }
+
+    /// Runs `body` with a dedicated connection to the master owning
+    /// `routingKey`'s slot (any master for `nil`; the one server on a single node).
+    ///
+    /// Commands on it are not redirected: after a failover or resharding they
+    /// fail (connection closed, or a `MOVED` error reply) and a new call
+    /// reaches the new master once the client re-read the topology, which
+    /// those failures trigger.
+    public func withDedicatedConnection<Result>(
+        routingKey: String?, _ body: (RedisConnection) async throws(RedisError) -> Result
+    ) async throws(RedisError) -> Result {
+        if let router { return try await router.withDedicatedConnection(slot: routingKey.map(RedisCluster.slot(forKey:)), body) }
+        return try await withDedicatedConnection(body)
     }
 
     /// Runs `body` with a connection no other caller uses meanwhile, for
@@ -121,6 +181,7 @@ public final class RedisClient: Sendable, Service {
     public func withDedicatedConnection<Result>(
         _ body: (RedisConnection) async throws(RedisError) -> Result
     ) async throws(RedisError) -> Result {
+        if let router { return try await router.withDedicatedConnection(slot: nil, body) }
         let reused: RedisConnection? = try state.withLock { state throws(RedisError) in
             if state.isShutDown { throw Self.shutDownError }
             while let connection = state.dedicated.popLast() {

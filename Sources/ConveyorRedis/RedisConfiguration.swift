@@ -14,13 +14,24 @@ public struct RedisConfiguration: Sendable, Hashable {
         case tcp(host: String, port: Int)
         /// A Unix-domain socket path.
         case unixSocket(path: String)
+        /// A Redis Cluster reached through any of these nodes: they are used
+        /// only to discover the topology, then each command goes to the master
+        /// owning its key's slot (see ``RedisClient``).
+        case cluster(seeds: [RedisClusterSeed])
 
         public var description: String {
             switch self {
             case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
             case .unixSocket(let path): "unix:\(path)"
+            case .cluster(let seeds): "cluster:" + seeds.map(\.description).joined(separator: ",")
             }
         }
+    }
+
+    /// Whether the endpoint is a Redis Cluster (``Endpoint/cluster(seeds:)``).
+    public var isCluster: Bool {
+        if case .cluster = endpoint { return true }
+        return false
     }
 
     /// Transport security. `rediss://` URLs select ``enabled(_:)``.
@@ -116,6 +127,9 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// - `redis://[user[:password]@]host[:port][/db]` (`rediss://` for TLS); `user:@host`
     ///   or `?user=` names a user whose password is set separately
     /// - `unix:///path/to.sock[?db=N]` (also `redis+unix://`, and `password=`/`user=` query items)
+    /// - `redis+cluster://[user[:password]@]host[:port][,host[:port]...]` (`rediss+cluster://` for
+    ///   TLS): a Redis Cluster with these seed nodes; database 0 only. With TLS each node's
+    ///   certificate is checked against the address the cluster announces for it.
     ///
     /// User and password are percent-decoded. The default port is 6379.
     /// - Throws: ``RedisError`` with code ``RedisError/Code/invalidURL``, naming the
@@ -137,6 +151,9 @@ public struct RedisConfiguration: Sendable, Hashable {
             return "\(scheme)://\(credentials)\(hostPart):\(port)/\(database)"
         case .unixSocket(let path):
             return "unix://\(credentials)\(path)?db=\(database)"
+        case .cluster(let seeds):
+            let scheme = tls == .disabled ? "redis+cluster" : "rediss+cluster"
+            return "\(scheme)://\(credentials)" + seeds.map(\.description).joined(separator: ",")
         }
     }
 }
@@ -150,6 +167,8 @@ extension RedisConfiguration {
         switch endpoint {
         case .tcp(let host, let port): arguments = ["-h", host, "-p", String(port)]
         case .unixSocket(let path): arguments = ["-s", path]
+        // redis-cli -c follows MOVED/ASK from the first seed.
+        case .cluster(let seeds): arguments = ["-h", seeds.first?.host ?? "127.0.0.1", "-p", String(seeds.first?.port ?? 6379), "-c"]
         }
         if let username { arguments += ["--user", username] }
         if let password { arguments += ["-a", password, "--no-auth-warning"] }
@@ -252,35 +271,26 @@ enum RedisURLParser {
                     database = number
                 }
             }
-            var host: Substring
-            var port = 6379
-            if hostPort.hasPrefix("[") {
-                guard let close = hostPort.firstIndex(of: "]") else { throw invalid("unclosed IPv6 bracket") }
-                host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
-                let after = hostPort[hostPort.index(after: close)...]
-                if !after.isEmpty {
-                    guard after.hasPrefix(":"), let number = Int(after.dropFirst()) else { throw invalid("malformed port") }
-                    port = number
-                }
-            } else if let colon = hostPort.lastIndex(of: ":") {
-                host = hostPort[..<colon]
-                guard let number = Int(hostPort[hostPort.index(after: colon)...]) else {
-                    throw invalid("port must be a number, got\(named(hostPort[hostPort.index(after: colon)...]))")
-                }
-                port = number
-            } else {
-                host = hostPort
-            }
-            guard !host.isEmpty else { throw invalid("missing host") }
-            guard (1...65535).contains(port) else { throw invalid("port \(port) is out of range 1–65535") }
-            guard host.allSatisfy({ $0.isLetter || $0.isNumber || "-._:".contains($0) }) else {
-                throw invalid("host contains invalid characters")
-            }
+            let (host, port) = try hostAndPort(hostPort, invalid: invalid, named: named)
             let tls: RedisConfiguration.TLS = scheme == "rediss" ? .enabled(TLSSettings(serverHostname: String(host))) : .disabled
             return RedisConfiguration(
                 endpoint: .tcp(host: String(host), port: port),
                 username: username, password: password, database: database, tls: tls
             )
+        case "redis+cluster", "rediss+cluster":
+            let parts = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            guard database == 0, parts.count == 1 || parts[1].isEmpty || parts[1] == "0" else {
+                throw invalid("Redis Cluster has only database 0")
+            }
+            let list = parts[0]
+            var seeds: [RedisClusterSeed] = []
+            for item in list.split(separator: ",", omittingEmptySubsequences: false) {
+                let (host, port) = try hostAndPort(item, invalid: invalid, named: named)
+                seeds.append(RedisClusterSeed(host: String(host), port: port))
+            }
+            // Each node is verified against its own announced address, not one shared name.
+            let tls: RedisConfiguration.TLS = scheme == "rediss+cluster" ? .enabled(TLSSettings()) : .disabled
+            return RedisConfiguration(endpoint: .cluster(seeds: seeds), username: username, password: password, tls: tls)
         case "unix", "redis+unix":
             guard rest.hasPrefix("/") else { throw invalid("a unix socket URL needs an absolute path: unix:///path/to.sock") }
             return RedisConfiguration(
@@ -288,8 +298,39 @@ enum RedisURLParser {
                 username: username, password: password, database: database
             )
         default:
-            throw invalid("unsupported scheme \"\(scheme)\" (use redis, rediss or unix)")
+            throw invalid("unsupported scheme \"\(scheme)\" (use redis, rediss, redis+cluster, rediss+cluster or unix)")
         }
+    }
+
+    /// `host[:port]` or `[v6]:port`; the port defaults to 6379.
+    private static func hostAndPort(
+        _ hostPort: Substring, invalid: (String) -> RedisError, named: (Substring) -> String
+    ) throws(RedisError) -> (Substring, Int) {
+        var host: Substring
+        var port = 6379
+        if hostPort.hasPrefix("[") {
+            guard let close = hostPort.firstIndex(of: "]") else { throw invalid("unclosed IPv6 bracket") }
+            host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
+            let after = hostPort[hostPort.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":"), let number = Int(after.dropFirst()) else { throw invalid("malformed port") }
+                port = number
+            }
+        } else if let colon = hostPort.lastIndex(of: ":") {
+            host = hostPort[..<colon]
+            guard let number = Int(hostPort[hostPort.index(after: colon)...]) else {
+                throw invalid("port must be a number, got\(named(hostPort[hostPort.index(after: colon)...]))")
+            }
+            port = number
+        } else {
+            host = hostPort
+        }
+        guard !host.isEmpty else { throw invalid("missing host") }
+        guard (1...65535).contains(port) else { throw invalid("port \(port) is out of range 1–65535") }
+        guard host.allSatisfy({ $0.isLetter || $0.isNumber || "-._:".contains($0) }) else {
+            throw invalid("host contains invalid characters")
+        }
+        return (host, port)
     }
 
     /// The URL with any password replaced, safe to print.

@@ -71,6 +71,9 @@ public final class RedisConnection: Sendable {
                     .connect(host: host, port: port).get()
             case .unixSocket(let path):
                 channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            case .cluster:
+                // RedisClient routes cluster commands to per-node connections.
+                throw RedisError(.invalidURL, message: "a single connection needs one node's endpoint, not a cluster")
             }
         } catch {
             tls?.handshakeDone.fail(RedisError(.connectionFailed, message: "not connected"))

@@ -12,6 +12,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible, Cu
             case authenticationFailed, server, timeout, protocolViolation, scriptNotFound
             case poolShutDown, unexpectedReply
             case tlsConfiguration, tlsVerificationFailed, tlsHandshakeFailed
+            case crossSlot, clusterRedirectLoop, clusterTopology
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -50,6 +51,14 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible, Cu
         /// The TLS handshake failed for another reason: the server rejected or
         /// required a client certificate, or does not speak TLS on that port.
         public static let tlsHandshakeFailed = Code(.tlsHandshakeFailed)
+        /// The keys of one script call (or multi-key command) lie in different
+        /// hash slots; thrown before anything is sent, on a single node too.
+        public static let crossSlot = Code(.crossSlot)
+        /// A cluster command was redirected (`MOVED`/`ASK`) more than 5 times.
+        public static let clusterRedirectLoop = Code(.clusterRedirectLoop)
+        /// The cluster's topology could not be read from any node, or a slot
+        /// has no master.
+        public static let clusterTopology = Code(.clusterTopology)
 
         public var description: String { base.rawValue }
     }

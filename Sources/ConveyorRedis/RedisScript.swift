@@ -71,9 +71,15 @@ public struct RedisScriptCall: Sendable {
 extension RedisClient {
     /// Runs a script with `EVALSHA`, loading it first if the server lacks it.
     ///
-    /// - Throws: ``RedisError``; a Lua error throws with code `server`.
+    /// All keys of the call must share a hash slot (checked on a single node
+    /// too); on a cluster it runs on the master of that slot.
+    ///
+    /// - Throws: ``RedisError``; a Lua error throws with code `server`, keys in
+    ///   different slots throw ``RedisError/Code/crossSlot`` before anything is sent.
     @discardableResult
     public func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
+        if let router { return try await router.eval(call, timeout: timeout) }
+        _ = try RedisCluster.slot(forKeys: call.keys, command: "EVALSHA \(call.script.name)")
         // The common case, one round trip with no arrays: the script is loaded.
         var reply: RESPValue?
         if let sha = call.script.sha {
@@ -92,8 +98,12 @@ extension RedisClient {
     /// Runs many script calls in one pipelined write; replies come back in
     /// order, error replies as values. Calls that hit `NOSCRIPT` are retried
     /// once after loading their script.
+    /// Each call's keys must share a slot (``RedisError/Code/crossSlot``, thrown
+    /// before anything is sent); on a cluster calls are grouped by master.
     public func evalPipelined(_ calls: [RedisScriptCall], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         guard !calls.isEmpty else { return [] }
+        if let router { return try await router.evalPipelined(calls, timeout: timeout) }
+        for call in calls { _ = try RedisCluster.slot(forKeys: call.keys, command: "EVALSHA \(call.script.name)") }
         var commands: [RedisCommand] = []
         commands.reserveCapacity(calls.count)
         for call in calls {

@@ -105,7 +105,7 @@ enum RedisTLS {
         let name: String?
         switch endpoint {
         case .tcp(let host, _): name = settings.serverHostname ?? host
-        case .unixSocket: name = settings.serverHostname
+        case .unixSocket, .cluster: name = settings.serverHostname
         }
         guard let name, !isIPAddress(name) else { return nil }
         return name
@@ -125,7 +125,7 @@ enum RedisTLS {
             let name: String
             switch endpoint {
             case .tcp(let host, _): name = settings.serverHostname ?? host
-            case .unixSocket: name = settings.serverHostname ?? "\(endpoint)"
+            case .unixSocket, .cluster: name = settings.serverHostname ?? "\(endpoint)"
             }
             return RedisError(
                 .tlsVerificationFailed,

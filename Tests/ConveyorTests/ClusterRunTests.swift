@@ -81,6 +81,10 @@ struct ClusterRunTests {
                 masters.firstIndex { $0.owns(slot: RedisCluster.slot(forKey: partition.due)) } ?? -1
             }
             #expect(masters.indices.map { master in owners.filter { $0 == master }.count } == [2, 2, 2], "\(owners)")
+            for partition in keys.partitions {
+                let slot = try await client.send(RedisCommand("CLUSTER", routingKey: nil, arguments: ["KEYSLOT", partition.due])).int
+                #expect(slot == RedisCluster.slot(forKey: partition.due), "the server agrees on \(partition.due)'s slot")
+            }
 
             let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
             let count = 600
