@@ -140,7 +140,9 @@ struct ClusterRunTests {
                     // Without a wake-up, jobs would wait for this timer.
                     $0.maxIdleWait = .seconds(60)
                 }
-            ) { scheduler, app, events, _ in
+            ) { _, app, events, _ in
+                // The helper's scheduler uses one partition; this one the pool's layout.
+                let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
                 // Let the pool claim once, find nothing and go idle.
                 try await Task.sleep(for: .milliseconds(500))
                 var scheduled: [Int] = []
@@ -304,13 +306,33 @@ struct ClusterRunTests {
         #expect(kill(pid, SIGKILL) == 0)
     }
 
+    /// Runs `path` with an empty signal mask and default handlers: the test
+    /// process blocks SIGTERM (for its signal handling), and a child would
+    /// inherit that, so the cluster script's SIGTERM could not stop the node.
+    static func spawnWithDefaultSignals(_ path: String) throws {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
+        defer { for argument in argv { free(argument) } }
+        let status = posix_spawn(&pid, path, nil, &attributes, argv, environ)
+        guard status == 0 else { throw POSIXError(POSIXErrorCode(rawValue: status) ?? .EIO) }
+        var exitStatus: Int32 = 0
+        waitpid(pid, &exitStatus, 0)  // the script exits once redis-server daemonized
+    }
+
     /// Starts the killed node again (it rejoins as a replica) and waits until
     /// it reports `cluster_state:ok`, so later tests get a whole cluster.
     static func restart(port: Int, clusterDir: String) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(clusterDir)/\(port)/start.sh")
-        try process.run()
-        process.waitUntilExit()
+        try spawnWithDefaultSignals("\(clusterDir)/\(port)/start.sh")
         let node = RedisClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:\(port)"))
         defer { Task { await node.shutdown() } }
         let ok = try await waitFor(timeout: .seconds(30)) {
