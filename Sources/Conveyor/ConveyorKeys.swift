@@ -18,9 +18,12 @@ public struct ConveyorKeys: Sendable, Hashable {
     let tags: [String]
 
     /// Creates the key layout.
-    /// - Parameter partitionTags: ``PartitionTags/indexed`` (the default, the
-    ///   layout of every namespace created before Redis Cluster support) or
-    ///   ``PartitionTags/slotSpread`` (partitions spread over a cluster's masters).
+    /// - Parameters:
+    ///   - namespace: The prefix of every key.
+    ///   - partitionCount: The number of partitions.
+    ///   - partitionTags: ``PartitionTags/indexed`` (the default, the layout of
+    ///     every namespace created before Redis Cluster support) or
+    ///     ``PartitionTags/slotSpread`` (partitions spread over a cluster's masters).
     /// - Throws: ``ConveyorError`` (`invalidArgument`) if the namespace is empty or
     ///   contains `{` or `}` (which would break the hash tag), or the count is < 1
     ///   (or above 16,384 with slot-spread tags: each partition needs a slot of its own).
