@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_FLAGS ?=
 
-.PHONY: deps build demo lint test readme-app docs bench bench-history chaos chaos-cluster clean
+.PHONY: deps build demo lint test readme-app docs bench bench-history bench-cluster chaos chaos-cluster clean
 
 ## deps: install libhiredis-dev, redis-server and redis-tools if missing
 deps:
@@ -56,6 +56,13 @@ bench: deps
 	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor-e2e-bench
 	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-bench $(BENCH_ARGS)
 	$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor-e2e-bench $(E2E_ARGS)
+
+## bench-cluster: end-to-end throughput of the same 2 release `conveyor worker` processes on a local
+## Redis Cluster of 1, 2 and 3 masters, and redis-server CPU seconds per 1,000 jobs per master
+## (scripts/cluster-bench.sh; JOBS, WORKERS, CONCURRENCY, PARTITIONS, MASTERS override)
+bench-cluster: deps
+	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor
+	CONVEYOR_BIN="$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor" ./scripts/cluster-bench.sh
 
 ## chaos-cluster: issue 13's failover run at full size: 20,000 jobs on a local 3-master cluster,
 ## one master SIGKILLed mid-run (make test runs it with 3,000); prints the jobs lost from scheduling
