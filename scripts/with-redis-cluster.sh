@@ -10,24 +10,44 @@
 # and runs the command. All nodes are stopped when it ends, passed or failed (or this script
 # is interrupted). Composes with with-redis.sh: ./scripts/with-redis.sh ./scripts/with-redis-cluster.sh CMD
 # A small cluster-node-timeout (1 s) makes a replica take over about 2 s after its master dies.
+#
+# TLS: with REDIS_CLUSTER_TLS_CERT, REDIS_CLUSTER_TLS_KEY and REDIS_CLUSTER_TLS_CA set (PEM files;
+# the certificate must be valid for 127.0.0.1), every node listens with TLS only (clients, the
+# cluster bus and replication), client certificates are optional, and the URL is rediss+cluster://.
 set -uo pipefail
+
+tls_server=()
+cli=(redis-cli)
+scheme=redis+cluster
+if [ -n "${REDIS_CLUSTER_TLS_CERT:-}" ]; then
+  : "${REDIS_CLUSTER_TLS_KEY:?REDIS_CLUSTER_TLS_CERT needs REDIS_CLUSTER_TLS_KEY}"
+  : "${REDIS_CLUSTER_TLS_CA:?REDIS_CLUSTER_TLS_CERT needs REDIS_CLUSTER_TLS_CA}"
+  tls_server=(--tls-port PORT --port 0 --tls-cluster yes --tls-replication yes
+    --tls-cert-file "$REDIS_CLUSTER_TLS_CERT" --tls-key-file "$REDIS_CLUSTER_TLS_KEY"
+    --tls-ca-cert-file "$REDIS_CLUSTER_TLS_CA" --tls-auth-clients optional)
+  cli=(redis-cli --tls --cacert "$REDIS_CLUSTER_TLS_CA")
+  scheme=rediss+cluster
+fi
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/conveyor-test-cluster.XXXXXX")
 ports=()
-cleanup() {
+node_pids() {
   for node in "$dir"/*/; do
-    [ -f "$node/redis.pid" ] || continue
-    pid=$(cat "$node/redis.pid" 2>/dev/null)
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    cat "$node/redis.pid" 2>/dev/null
   done
-  # Wait (bounded) for them to exit before removing their directories.
-  for _ in $(seq 1 50); do
+}
+cleanup() {
+  # Nodes shut down at once on SIGTERM (shutdown-on-sigterm "nosave now force"); any still
+  # there after 3 s (e.g. started by a process that blocked SIGTERM) get SIGKILL, so no node
+  # outlives this script. Test data only: nothing to save.
+  for pid in $(node_pids); do kill "$pid" 2>/dev/null; done
+  for attempt in $(seq 1 40); do
     alive=0
-    for node in "$dir"/*/; do
-      pid=$(cat "$node/redis.pid" 2>/dev/null)
-      [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && alive=1
-    done
+    for pid in $(node_pids); do kill -0 "$pid" 2>/dev/null && alive=1; done
     [ "$alive" -eq 0 ] && break
+    if [ "$attempt" -eq 30 ]; then
+      for pid in $(node_pids); do kill -9 "$pid" 2>/dev/null; done
+    fi
     sleep 0.1
   done
   rm -rf "$dir"
@@ -40,12 +60,18 @@ trap 'exit 130' INT TERM
 start_node() {
   local port=$1 node="$dir/$1"
   mkdir -p "$node"
+  local listen="--port $port"
+  if [ ${#tls_server[@]} -gt 0 ]; then
+    listen=$(printf '%q ' "${tls_server[@]}")
+    listen=${listen//PORT/$port}
+  fi
   cat >"$node/start.sh" <<EOF
 #!/usr/bin/env bash
 rm -f "$node/redis.pid"
-exec redis-server --port $port --bind 127.0.0.1 --cluster-enabled yes \\
+exec redis-server $listen --bind 127.0.0.1 --cluster-enabled yes \\
   --cluster-config-file "$node/nodes.conf" --cluster-node-timeout 1000 \\
   --cluster-replica-validity-factor 0 --repl-diskless-sync-delay 0 --save '' --appendonly no --dir "$node" \\
+  --shutdown-on-sigterm "nosave now force" \\
   --logfile "$node/redis.log" --pidfile "$node/redis.pid" --daemonize yes
 EOF
   chmod +x "$node/start.sh"
@@ -56,7 +82,7 @@ EOF
     if [ -n "$pid" ]; then
       kill -0 "$pid" 2>/dev/null || return 1
       local answered
-      answered=$(redis-cli -p "$port" info server 2>/dev/null | tr -d '\r' | awk -F: '/^process_id:/ {print $2}')
+      answered=$("${cli[@]}" -p "$port" info server 2>/dev/null | tr -d '\r' | awk -F: '/^process_id:/ {print $2}')
       [ "$answered" = "$pid" ] && return 0
     elif grep -q "Could not create server TCP listening socket\|Address already in use" "$node/redis.log" 2>/dev/null; then
       return 1
@@ -90,7 +116,7 @@ printf '%s\n' "${ports[@]}" >"$dir/ports.txt"
 
 addresses=()
 for port in "${ports[@]}"; do addresses+=("127.0.0.1:$port"); done
-if ! redis-cli --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1; then
+if ! "${cli[@]}" --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1; then
   echo "error: redis-cli --cluster create failed:" >&2
   cat "$dir/create.log" >&2
   exit 1
@@ -102,12 +128,12 @@ ready=0
 for _ in $(seq 1 200); do
   ready=1
   for port in "${ports[@]}"; do
-    info=$(redis-cli -p "$port" cluster info 2>/dev/null | tr -d '\r')
+    info=$("${cli[@]}" -p "$port" cluster info 2>/dev/null | tr -d '\r')
     if ! grep -q '^cluster_state:ok' <<<"$info" || ! grep -q '^cluster_known_nodes:6' <<<"$info"; then
       ready=0
       break
     fi
-    replication=$(redis-cli -p "$port" info replication 2>/dev/null | tr -d '\r')
+    replication=$("${cli[@]}" -p "$port" info replication 2>/dev/null | tr -d '\r')
     if grep -q '^role:slave' <<<"$replication" && ! grep -q '^master_link_status:up' <<<"$replication"; then
       ready=0
       break
@@ -118,12 +144,12 @@ for _ in $(seq 1 200); do
 done
 if [ "$ready" -ne 1 ]; then
   echo "error: the cluster did not reach cluster_state:ok" >&2
-  redis-cli -p "${ports[0]}" cluster info >&2
+  "${cli[@]}" -p "${ports[0]}" cluster info >&2
   exit 1
 fi
 
 seeds=$(IFS=,; echo "${addresses[*]}")
-export REDIS_CLUSTER_URL="redis+cluster://$seeds"
+export REDIS_CLUSTER_URL="$scheme://$seeds"
 export REDIS_CLUSTER_DIR="$dir"
 echo "redis cluster (3 masters, 3 replicas) on $REDIS_CLUSTER_URL ($REDIS_CLUSTER_DIR)"
 "$@"

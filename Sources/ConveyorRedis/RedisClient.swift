@@ -130,19 +130,21 @@ public final class RedisClient: Sendable, Service {
     ///   - timeout: Reply timeout; defaults to the configuration's `commandTimeout`.
     /// - Throws: ``RedisError``; an error reply throws with code `server`.
     @discardableResult
-    public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
-        if let router { return try await router.send(command, timeout: timeout) }
+    nonisolated(nonsending) public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
         if command.isBlocking {
+            // On a cluster, a dedicated connection to the master of its routing key's slot.
+            if let router { return try await router.send(command, timeout: timeout) }
             return try await withDedicatedConnection { connection throws(RedisError) in
                 try await connection.send(command, timeout: timeout)
             }
         }
+        if let router { return try await router.send(command, timeout: timeout) }
         return try await connection().send(command, timeout: timeout)
     }
 
     /// Sends one command built from a name and arguments.
     @discardableResult
-    public func send(_ name: String, _ arguments: any RESPArgument...) async throws(RedisError) -> RESPValue {
+    nonisolated(nonsending) public func send(_ name: String, _ arguments: any RESPArgument...) async throws(RedisError) -> RESPValue {
         try await send(RedisCommand(name, arguments: arguments))
     }
 
@@ -153,25 +155,11 @@ public final class RedisClient: Sendable, Service {
     /// each part is one write, the parts go out concurrently, and the replies
     /// come back in the order of `commands`; commands on different masters are
     /// not ordered relative to each other.
-    public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
+    nonisolated(nonsending) public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         if let router {
             return try await router.pipeline(commands, slots: commands.map { $0.routingKey.map(RedisCluster.slot(forKey:)) }, timeout: timeout)
         }
         return try await connection().pipeline(commands, timeout: timeout)
-    }
-
-    /// Runs `body` with a dedicated connection to the master owning
-    /// `routingKey`'s slot (any master for `nil`; the one server on a single node).
-    ///
-    /// Commands on it are not redirected: after a failover or resharding they
-    /// fail (connection closed, or a `MOVED` error reply) and a new call
-    /// reaches the new master once the client re-read the topology, which
-    /// those failures trigger.
-    public func withDedicatedConnection<Result>(
-        routingKey: String?, _ body: (RedisConnection) async throws(RedisError) -> Result
-    ) async throws(RedisError) -> Result {
-        if let router { return try await router.withDedicatedConnection(slot: routingKey.map(RedisCluster.slot(forKey:)), body) }
-        return try await withDedicatedConnection(body)
     }
 
     /// Runs `body` with a connection no other caller uses meanwhile, for
@@ -207,6 +195,20 @@ public final class RedisClient: Sendable, Service {
         }
     }
 
+    /// Runs `body` with a dedicated connection to the master owning
+    /// `routingKey`'s slot (any master for `nil`; the one server on a single node).
+    ///
+    /// Commands on it are not redirected: after a failover or resharding they
+    /// fail (connection closed, or a `MOVED` error reply) and a new call
+    /// reaches the new master once the client re-read the topology, which
+    /// those failures trigger.
+    public func withDedicatedConnection<Result>(
+        routingKey: String?, _ body: (RedisConnection) async throws(RedisError) -> Result
+    ) async throws(RedisError) -> Result {
+        if let router { return try await router.withDedicatedConnection(slot: routingKey.map(RedisCluster.slot(forKey:)), body) }
+        return try await withDedicatedConnection(body)
+    }
+
     private func release(dedicated connection: RedisConnection) {
         guard connection.isActive else { return }
         let keep = state.withLock { state in
@@ -230,7 +232,7 @@ public final class RedisClient: Sendable, Service {
     }
 
     /// A connection from the next slot, connecting it if needed.
-    func connection() async throws(RedisError) -> RedisConnection {
+    nonisolated(nonsending) func connection() async throws(RedisError) -> RedisConnection {
         let ownLoop = taskExecutor.eventLoop
         let acquisition: Acquisition = try state.withLock { state throws(RedisError) in
             if state.isShutDown { throw Self.shutDownError }

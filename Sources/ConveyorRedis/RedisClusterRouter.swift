@@ -156,6 +156,8 @@ final class RedisClusterRouter: Sendable {
         var refresh: Task<Void, Never>?
         var lastRefreshStart: ContinuousClock.Instant?
         var lastError: RedisError?
+        /// Pools of nodes that left the map, shut down after a grace period (or with the router).
+        var retired: [RedisClient] = []
         var nextMaster = 0
         var isShutDown = false
     }
@@ -251,7 +253,9 @@ final class RedisClusterRouter: Sendable {
                 state.lastError = nil
                 let current = Set(map.masters.map(\.address))
                 let gone = state.pools.keys.filter { !current.contains($0) }
-                return gone.compactMap { state.pools.removeValue(forKey: $0) }
+                let retired = gone.compactMap { state.pools.removeValue(forKey: $0) }
+                state.retired += retired
+                return retired
             }
         }
         if case .success(let map) = result {
@@ -265,6 +269,7 @@ final class RedisClusterRouter: Sendable {
             let grace = configuration.commandTimeout
             Task {
                 try? await Task.sleep(for: grace)
+                state.withLock { state in state.retired.removeAll { $0 === client } }
                 await client.shutdown()
             }
         }
@@ -405,6 +410,8 @@ final class RedisClusterRouter: Sendable {
         var redirects = 0
         var attempts = 0
         var asking: RedisClusterAddress?
+        // A command sent without a routing key learns its slot from a MOVED.
+        var slot = slot
         while true {
             let node: RedisClusterAddress
             let client: RedisClient
@@ -451,6 +458,7 @@ final class RedisClusterRouter: Sendable {
                 redirects += 1
                 guard redirects <= Self.maxRedirects else { throw Self.redirectLoop(command, reply) }
                 applyMoved(slot: movedSlot, to: target)
+                slot = movedSlot
             case .ask(let target):
                 redirects += 1
                 guard redirects <= Self.maxRedirects else { throw Self.redirectLoop(command, reply) }
@@ -499,7 +507,7 @@ final class RedisClusterRouter: Sendable {
     }
 
     private enum GroupOutcome: Sendable {
-        case replies([Int], [RESPValue])
+        case replies(RedisClusterAddress, [Int], [RESPValue])
         case notSent([Int])
         case failed(RedisError)
     }
@@ -510,7 +518,7 @@ final class RedisClusterRouter: Sendable {
     func pipeline(_ commands: [RedisCommand], slots: [Int?], timeout: Duration?) async throws(RedisError) -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
         let deadline = deadline(timeout)
-        var groups: [RedisClusterAddress: (client: RedisClient, indices: [Int])] = [:]
+        var groups: [RedisClusterAddress: (address: RedisClusterAddress, client: RedisClient, indices: [Int])] = [:]
         var order: [RedisClusterAddress] = []
         // Commands without a key share one master per pipeline.
         var anyMaster: (RedisClusterAddress, RedisClient)?
@@ -524,7 +532,7 @@ final class RedisClusterRouter: Sendable {
             }
             let (address, client) = found
             if groups[address] == nil {
-                groups[address] = (client, [])
+                groups[address] = (address, client, [])
                 order.append(address)
             }
             groups[address]!.indices.append(index)
@@ -533,11 +541,11 @@ final class RedisClusterRouter: Sendable {
         let parts = order.map { groups[$0]! }
         let outcomes: [GroupOutcome]
         if parts.count == 1 {
-            outcomes = [await Self.sendGroup(parts[0].client, parts[0].indices, commands, timeout)]
+            outcomes = [await Self.sendGroup(parts[0].address, parts[0].client, parts[0].indices, commands, timeout)]
         } else {
             outcomes = await withTaskGroup(of: GroupOutcome.self) { group in
                 for part in parts {
-                    group.addTask { await Self.sendGroup(part.client, part.indices, commands, timeout) }
+                    group.addTask { await Self.sendGroup(part.address, part.client, part.indices, commands, timeout) }
                 }
                 var all: [GroupOutcome] = []
                 for await outcome in group { all.append(outcome) }
@@ -546,8 +554,14 @@ final class RedisClusterRouter: Sendable {
         }
         for outcome in outcomes {
             switch outcome {
-            case .replies(let indices, let values):
-                for (index, value) in zip(indices, values) { replies[index] = value }
+            case .replies(let node, let indices, let values):
+                for (index, value) in zip(indices, values) {
+                    replies[index] = value
+                    // Patch the map before resending, so the resend goes straight to the new owner.
+                    if case .moved(let slot, let target) = Self.redirect(value, from: node) {
+                        applyMoved(slot: slot, to: target)
+                    }
+                }
             case .notSent:
                 break  // left nil: sent again below
             case .failed(let error):
@@ -562,7 +576,7 @@ final class RedisClusterRouter: Sendable {
     }
 
     private static func sendGroup(
-        _ client: RedisClient, _ indices: [Int], _ commands: [RedisCommand], _ timeout: Duration?
+        _ node: RedisClusterAddress, _ client: RedisClient, _ indices: [Int], _ commands: [RedisCommand], _ timeout: Duration?
     ) async -> GroupOutcome {
         let connection: RedisConnection
         do {
@@ -571,7 +585,7 @@ final class RedisClusterRouter: Sendable {
             return .notSent(indices)
         }
         do throws(RedisError) {
-            return .replies(indices, try await connection.pipeline(indices.map { commands[$0] }, timeout: timeout))
+            return .replies(node, indices, try await connection.pipeline(indices.map { commands[$0] }, timeout: timeout))
         } catch {
             return .failed(error)
         }
@@ -681,8 +695,9 @@ final class RedisClusterRouter: Sendable {
     func shutdown() async {
         let (clients, task) = state.withLock { state in
             state.isShutDown = true
-            let clients = Array(state.pools.values)
+            let clients = Array(state.pools.values) + state.retired
             state.pools.removeAll()
+            state.retired.removeAll()
             let task = state.refresh
             state.refresh = nil
             return (clients, task)

@@ -160,15 +160,16 @@ public struct RedisConfiguration: Sendable, Hashable {
 
 extension RedisConfiguration {
     /// The connection flags `redis-cli` and `redis-benchmark` take for this
-    /// configuration (`-h`/`-p` or `-s`, `--user`, `-a`, `--dbnum`). They contain
-    /// the password: never print them unredacted.
+    /// configuration (`-h`/`-p` or `-s`, `--user`, `-a`, `--dbnum`). For a cluster they
+    /// name the first seed; add `-c` (redis-cli) or `--cluster` (redis-benchmark). They
+    /// contain the password: never print them unredacted.
     public var commandLineArguments: [String] {
         var arguments: [String]
         switch endpoint {
         case .tcp(let host, let port): arguments = ["-h", host, "-p", String(port)]
         case .unixSocket(let path): arguments = ["-s", path]
-        // redis-cli -c follows MOVED/ASK from the first seed.
-        case .cluster(let seeds): arguments = ["-h", seeds.first?.host ?? "127.0.0.1", "-p", String(seeds.first?.port ?? 6379), "-c"]
+        // The first seed; the caller adds redis-cli's -c or redis-benchmark's --cluster (their flags differ).
+        case .cluster(let seeds): arguments = ["-h", seeds.first?.host ?? "127.0.0.1", "-p", String(seeds.first?.port ?? 6379)]
         }
         if let username { arguments += ["--user", username] }
         if let password { arguments += ["-a", password, "--no-auth-warning"] }

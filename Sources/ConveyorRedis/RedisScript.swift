@@ -77,11 +77,11 @@ extension RedisClient {
     /// - Throws: ``RedisError``; a Lua error throws with code `server`, keys in
     ///   different slots throw ``RedisError/Code/crossSlot`` before anything is sent.
     @discardableResult
-    public func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
-        if let router { return try await router.eval(call, timeout: timeout) }
-        _ = try RedisCluster.slot(forKeys: call.keys, command: "EVALSHA \(call.script.name)")
+    nonisolated(nonsending) public func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(RedisError) -> RESPValue {
         // The common case, one round trip with no arrays: the script is loaded.
         var reply: RESPValue?
+        if let router { return try await router.eval(call, timeout: timeout) }
+        _ = try RedisCluster.slot(forKeys: call.keys, command: "EVALSHA \(call.script.name)")
         if let sha = call.script.sha {
             reply = try await connection().sendReturningErrors(call.command(sha: sha), timeout: timeout)
         }
@@ -96,11 +96,11 @@ extension RedisClient {
     }
 
     /// Runs many script calls in one pipelined write; replies come back in
-    /// order, error replies as values. Calls that hit `NOSCRIPT` are retried
+    /// order, error replies as values. Each call's keys must share a slot
+    /// (``RedisError/Code/crossSlot``, thrown before anything is sent); on a
+    /// cluster calls are grouped by master. Calls that hit `NOSCRIPT` are retried
     /// once after loading their script.
-    /// Each call's keys must share a slot (``RedisError/Code/crossSlot``, thrown
-    /// before anything is sent); on a cluster calls are grouped by master.
-    public func evalPipelined(_ calls: [RedisScriptCall], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
+    nonisolated(nonsending) public func evalPipelined(_ calls: [RedisScriptCall], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         guard !calls.isEmpty else { return [] }
         if let router { return try await router.evalPipelined(calls, timeout: timeout) }
         for call in calls { _ = try RedisCluster.slot(forKeys: call.keys, command: "EVALSHA \(call.script.name)") }

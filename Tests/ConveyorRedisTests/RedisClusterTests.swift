@@ -1,7 +1,8 @@
-import ConveyorRedis
 import ConveyorTestSupport
 import Foundation
 import Testing
+
+@testable import ConveyorRedis
 
 #if canImport(Glibc)
 import Glibc
@@ -129,8 +130,19 @@ enum TestCluster {
 
     /// How many `ASKING` commands a node has served.
     static func askingCalls(_ client: RedisClient, on node: RedisClusterNode) async throws -> Int {
-        let stats = try await info(client, "commandstats", on: node)["cmdstat_asking"] ?? "calls=0,"
-        return Int(stats.split(separator: ",").first?.split(separator: "=").last ?? "0") ?? 0
+        try await calls("asking", client, on: node)
+    }
+
+    /// How many times a node received `command` (lower case), including calls it rejected
+    /// (a redirect or TRYAGAIN counts as `rejected_calls`), from `INFO commandstats`.
+    static func calls(_ command: String, _ client: RedisClient, on node: RedisClusterNode) async throws -> Int {
+        let stats = try await info(client, "commandstats", on: node)["cmdstat_\(command)"] ?? ""
+        var total = 0
+        for field in stats.split(separator: ",") {
+            let parts = field.split(separator: "=")
+            if parts.count == 2, ["calls", "rejected_calls", "failed_calls"].contains(parts[0]) { total += Int(parts[1]) ?? 0 }
+        }
+        return total
     }
 }
 
@@ -177,9 +189,40 @@ struct RedisClusterTests {
             #expect(try await TestCluster.keys(client, namespace: ns) == keys.sorted())
             // Keyless commands go to some master.
             #expect(try await client.send("PING") == .simpleString("PONG"))
+            // A keyed command without a routing key still succeeds: the MOVED reply names the slot.
+            for key in keys.prefix(12) {
+                #expect(try await client.send(RedisCommand("GET", key)).string == "v-\(key)")
+            }
+            let unrouted = try await client.pipeline(keys.prefix(12).map { RedisCommand("GET", $0) })
+            #expect(unrouted.map(\.string) == keys.prefix(12).map { "v-\($0)" })
+            // A blocking command goes to a dedicated connection on the key's master.
+            let list = "\(ns):{list}"
+            #expect(try await client.send(RedisCommand("BLPOP", routingKey: list, list, "0.05"), timeout: .seconds(5)) == .null)
+            _ = try await client.send(RedisCommand("RPUSH", routingKey: list, list, "x"))
+            let popped = try await client.send(RedisCommand("BLPOP", routingKey: list, list, 1), timeout: .seconds(5))
+            #expect(popped.array?.compactMap(\.string) == [list, "x"])
             // A keyed command sent without a routing key to the wrong master surfaces MOVED.
             let key = keys.first { !masters[0].owns(slot: RedisCluster.slot(forKey: $0)) }!
             await #expect(throws: RedisError.self) { try await client.send(RedisCommand("GET", key), to: masters[0]) }
+        }
+    }
+
+    @Test("CLUSTER SLOTS (the fallback before Redis 7) and CLUSTER SHARDS give the same slot map")
+    func slotsAndShardsAgree() async throws {
+        try await TestCluster.withClient { client, _ in
+            let node = try #require(try await client.clusterMasters().first)
+            guard case .tcp(let host, let port) = node.endpoint else { return }
+            let queried = RedisClusterAddress(host: host, port: port)
+            let shards = try #require(
+                RedisClusterSlotMap.parseShards(try await client.send(RedisCommand("CLUSTER", "SHARDS"), to: node), queried: queried, tls: false)
+            )
+            let slots = try #require(RedisClusterSlotMap.parseSlots(try await client.send(RedisCommand("CLUSTER", "SLOTS"), to: node), queried: queried))
+            #expect(shards.masters.count == 3 && slots.masters.count == 3)
+            #expect(shards.owners.allSatisfy { $0 != RedisClusterSlotMap.noOwner })
+            let fromShards = shards.owners.map { shards.masters[Int($0)].address }
+            let fromSlots = slots.owners.map { slots.masters[Int($0)].address }
+            #expect(fromShards == fromSlots)
+            #expect(Set(shards.masters.map(\.id)) == Set(slots.masters.map(\.id)))
         }
     }
 
@@ -287,6 +330,16 @@ struct RedisClusterTests {
                 let pipelined = try await client.pipeline(keys.map { RedisCommand("GET", routingKey: $0, $0) })
                 #expect(pipelined.map(\.string) == keys.map { Optional($0) })
                 #expect(try await TestCluster.askingCalls(client, on: target) - asksBefore >= 10 + 1 + 10)
+                // A multi-key command over a moved and a not-yet-moved key: the source answers TRYAGAIN,
+                // the client retries with backoff until the timeout, then returns the error.
+                let mgetsBefore = try await TestCluster.calls("mget", client, on: source)
+                do {
+                    _ = try await client.send(RedisCommand("MGET", routingKey: keys[0], keys[0], keys[15]), timeout: .milliseconds(500))
+                    Issue.record("expected TRYAGAIN")
+                } catch {
+                    #expect((error as? RedisError)?.serverErrorPrefix == "TRYAGAIN")
+                }
+                #expect(try await TestCluster.calls("mget", client, on: source) - mgetsBefore >= 2, "TRYAGAIN was retried")
                 return [newKey]
             }
             // The slot now belongs to the target; the client's map still says source: MOVED, then routed right.
@@ -302,6 +355,90 @@ struct RedisClusterTests {
             for key in keys {
                 #expect(try await client.send(RedisCommand("GET", routingKey: key, key)).string == key)
             }
+        }
+    }
+
+    @Test("redis-cli --cluster reshard moves 200 slots under a concurrent INCR load: no command fails, no increment is lost")
+    func reshardUnderLoad() async throws {
+        try await TestCluster.withClient { client, ns in
+            let masters = try await client.clusterMasters()
+            let source = try #require(masters.first { $0.owns(slot: 0) })
+            let target = try #require(masters.first { $0.id != source.id && $0.slotRanges[0].lowerBound > 199 })
+            // Keys in the 200 slots redis-cli moves (the source's lowest), 4 per slot at most.
+            var keys: [String] = []
+            var index = 0
+            while keys.count < 120 {
+                let key = "\(ns):{r\(index)}"
+                if RedisCluster.slot(forKey: key) < 200 { keys.append(key) }
+                index += 1
+            }
+            _ = try await client.pipeline(keys.map { RedisCommand("SET", routingKey: $0, $0, 0) })
+            for (from, to) in [(source, target), (target, source)] {
+                // redis-cli refuses to reshard while the nodes' views of the slots differ (gossip lag).
+                #expect(try await Self.eventually { () async throws(RedisError) -> Bool in try await Self.nodesAgree(client) })
+                let reshard = try ClusterReshard.start(from: from, to: to, slots: 200)
+                let outcomes = await Self.incrementWhile(keys, client: client) { reshard.isRunning }
+                #expect(reshard.succeeded, "redis-cli --cluster reshard: \(reshard.output)")
+                #expect(outcomes.failed == 0, "failed INCRs: \(outcomes.errors)")
+                let values = try await client.pipeline(keys.map { RedisCommand("GET", routingKey: $0, $0) })
+                #expect(values.compactMap(\.int).reduce(0, +) == outcomes.succeeded)
+                let owner = try await Self.eventually { () async throws(RedisError) -> Bool in
+                    try await client.clusterMasters().first { $0.owns(slot: 0) }?.id == to.id
+                }
+                #expect(owner)
+                _ = try await client.pipeline(keys.map { RedisCommand("SET", routingKey: $0, $0, 0) })
+            }
+        }
+    }
+
+    /// Whether every node, replicas included, reports the same slot ranges per node and no open
+    /// (migrating/importing) slot in `CLUSTER NODES`, as `redis-cli --cluster` requires.
+    static func nodesAgree(_ client: RedisClient) async throws(RedisError) -> Bool {
+        guard let master = try await client.clusterMasters().first else { return false }
+        let listing = try await client.send(RedisCommand("CLUSTER", "NODES"), to: master).string ?? ""
+        var views = Set<[String]>()
+        for line in listing.split(separator: "\n") {
+            // <id> <ip:port@bus> ...
+            let address = line.split(separator: " ")[1].split(separator: "@")[0]
+            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return false }
+            let endpoint = RedisConfiguration.Endpoint.tcp(host: String(address[..<colon]), port: port)
+            let connection = try await RedisConnection.connect(configuration: RedisConfiguration(endpoint: endpoint))
+            let text = try await connection.send(RedisCommand("CLUSTER", "NODES")).string ?? ""
+            await connection.close()
+            views.insert(
+                text.split(separator: "\n").map { ([$0.split(separator: " ")[0]] + $0.split(separator: " ").dropFirst(8)).joined(separator: " ") }.sorted())
+        }
+        return views.count == 1 && !views.first!.contains { $0.contains("[") }
+    }
+
+    /// INCRs random keys from 4 tasks until `running` says stop (checked between commands).
+    static func incrementWhile(
+        _ keys: [String], client: RedisClient, _ running: @escaping @Sendable () -> Bool
+    ) async -> (succeeded: Int, failed: Int, errors: [String]) {
+        await withTaskGroup(of: (Int, Int, [String]).self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    var (succeeded, failed, errors) = (0, 0, [String]())
+                    repeat {
+                        let key = keys.randomElement()!
+                        do {
+                            _ = try await client.send(RedisCommand("INCR", routingKey: key, key))
+                            succeeded += 1
+                        } catch {
+                            failed += 1
+                            if errors.count < 5 { errors.append("\(error)") }
+                        }
+                    } while running()
+                    return (succeeded, failed, errors)
+                }
+            }
+            var total = (succeeded: 0, failed: 0, errors: [String]())
+            for await (succeeded, failed, errors) in group {
+                total.succeeded += succeeded
+                total.failed += failed
+                total.errors += errors
+            }
+            return total
         }
     }
 
@@ -385,6 +522,9 @@ struct RedisClusterTests {
 
         try cluster.kill(port: victimPort)
         let victimKey = keys[0]
+        // Concurrent writers on every master's slots while the replica takes over.
+        let counters = masters.map { TestCluster.key("\(ns):counter:", on: $0) }
+        async let load = Self.increment(counters, times: 40, client: client)
         // Commands for the dead master's slots succeed once a replica took over (node timeout 1 s):
         // the client retries unreachable masters and CLUSTERDOWN within the command timeout.
         let started = ContinuousClock.now
@@ -392,6 +532,13 @@ struct RedisClusterTests {
             try await client.send(RedisCommand("GET", routingKey: victimKey, victimKey)).string
         }
         #expect(resumed == victimKey, "resumed after \(ContinuousClock.now - started)")
+        // Every acknowledged INCR is in the counter (they all ran after the kill, so on a live
+        // master); an INCR that failed on a broken connection may or may not have run.
+        for (counter, outcome) in zip(counters, await load) {
+            let value = try await client.send(RedisCommand("GET", routingKey: counter, counter)).int ?? 0
+            #expect(outcome.succeeded >= 1, "\(counter): commands resumed")
+            #expect(value >= outcome.succeeded && value <= outcome.succeeded + outcome.failed, "\(counter): \(value) vs \(outcome)")
+        }
         let after = try await client.clusterMasters()
         #expect(after.count == 3)
         #expect(!after.contains { $0.endpoint == victim.endpoint }, "the dead master is no longer a master")
@@ -401,6 +548,116 @@ struct RedisClusterTests {
         let script = RedisScript(name: "echo", source: "return redis.call('GET', KEYS[1])")
         #expect(try await client.eval(RedisScriptCall(script, keys: [victimKey], arguments: [])).string == victimKey)
         await client.shutdown()
+    }
+
+    @Test("a TLS-only cluster: every node is verified against the CA (its IP SAN) and serves routed commands")
+    func tlsCluster() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { try? FileManager.default.removeItem(atPath: certificates.directory) }
+        let cluster = try await ThrowawayCluster.start(environment: [
+            "REDIS_CLUSTER_TLS_CERT": certificates.serverCertificateFile, "REDIS_CLUSTER_TLS_KEY": certificates.serverKeyFile,
+            "REDIS_CLUSTER_TLS_CA": certificates.caFile,
+        ])
+        defer { cluster.stop() }
+        var configuration = try TestCluster.configuration(url: cluster.url)
+        #expect(cluster.url.hasPrefix("rediss+cluster://"))
+        configuration.tls = .enabled(RedisConfiguration.TLSSettings(caFile: certificates.caFile))
+        let client = RedisClient(configuration: configuration)
+        let masters = try await client.clusterMasters()
+        #expect(masters.count == 3)
+        let keys = masters.map { TestCluster.key("tls:", on: $0) }
+        let script = RedisScript(name: "setGet", source: "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])")
+        let replies = try await client.evalPipelined(keys.map { RedisScriptCall(script, keys: [$0], arguments: [$0]) })
+        #expect(replies.map(\.string) == keys.map { Optional($0) })
+        await client.shutdown()
+
+        // Another CA: discovery fails on every node with the verification named.
+        configuration.tls = .enabled(RedisConfiguration.TLSSettings(caFile: certificates.otherCAFile))
+        let untrusting = RedisClient(configuration: configuration)
+        do {
+            _ = try await untrusting.send("PING")
+            Issue.record("expected a TLS verification failure")
+        } catch {
+            #expect(error.code == .clusterTopology)
+            #expect(error.message.contains("not trusted"), "\(error.message)")
+        }
+        await untrusting.shutdown()
+    }
+
+    /// `INCR`s each counter `times` times, one task per counter, counting acknowledged and failed calls.
+    static func increment(_ counters: [String], times: Int, client: RedisClient) async -> [(succeeded: Int, failed: Int)] {
+        await withTaskGroup(of: (Int, Int, Int).self) { group in
+            for (index, counter) in counters.enumerated() {
+                group.addTask {
+                    var (succeeded, failed) = (0, 0)
+                    for _ in 0..<times {
+                        do {
+                            _ = try await client.send(RedisCommand("INCR", routingKey: counter, counter))
+                            succeeded += 1
+                        } catch {
+                            failed += 1
+                        }
+                    }
+                    return (index, succeeded, failed)
+                }
+            }
+            var outcomes = [(succeeded: Int, failed: Int)](repeating: (0, 0), count: counters.count)
+            for await (index, succeeded, failed) in group { outcomes[index] = (succeeded, failed) }
+            return outcomes
+        }
+    }
+
+    @Test("an ACL user's credentials apply to every node (discovery and routed commands)")
+    func aclUserOnEveryNode() async throws {
+        guard let directory = ProcessInfo.processInfo.environment["REDIS_CLUSTER_DIR"],
+            let url = ProcessInfo.processInfo.environment["REDIS_CLUSTER_URL"]
+        else {
+            Issue.record("REDIS_CLUSTER_URL/REDIS_CLUSTER_DIR are not set: run under ./scripts/with-redis-cluster.sh; cluster test not run")
+            return
+        }
+        let ports = try String(contentsOfFile: "\(directory)/ports.txt", encoding: .utf8).split(separator: "\n").compactMap { Int($0) }
+        let user = "acl-\(UUID().uuidString.prefix(8))"
+        // ACLs are per node: set the user on all six (replicas too, as a failover would need).
+        func everyNode(_ arguments: [any RESPArgument]) async throws {
+            for port in ports {
+                let connection = try await RedisConnection.connect(configuration: RedisConfiguration(endpoint: .tcp(host: "127.0.0.1", port: port)))
+                _ = try await connection.send(RedisCommand("ACL", arguments: arguments))
+                await connection.close()
+            }
+        }
+        try await everyNode([
+            "SETUSER", user, "on", ">pw-\(user)", "resetkeys", "~\(user):*", "-@all", "+get", "+set", "+del", "+cluster|shards",
+            "+cluster|slots", "+asking", "+ping",
+        ])
+        var configuration = try TestCluster.configuration(url: url.replacingOccurrences(of: "redis+cluster://", with: "redis+cluster://\(user):pw-\(user)@"))
+        configuration.poolSize = 1
+        let client = RedisClient(configuration: configuration)
+        let keys = try await client.clusterMasters().map { TestCluster.key("\(user):", on: $0) }
+        #expect(keys.count == 3)
+        for key in keys {
+            #expect(try await client.send(RedisCommand("SET", routingKey: key, key, "v")) == .simpleString("OK"))
+            #expect(try await client.send(RedisCommand("GET", routingKey: key, key)).string == "v")
+            _ = try await client.send(RedisCommand("DEL", routingKey: key, key))
+        }
+        do {
+            _ = try await client.send(RedisCommand("GET", routingKey: "elsewhere", "elsewhere"))
+            Issue.record("expected NOPERM for a key outside the user's pattern")
+        } catch {
+            #expect(error.serverErrorPrefix == "NOPERM")
+        }
+        await client.shutdown()
+        try await everyNode(["DELUSER", user])
+        // Wrong credentials fail discovery with a clear error.
+        let wrong = RedisClient(
+            configuration: try TestCluster.configuration(url: url.replacingOccurrences(of: "redis+cluster://", with: "redis+cluster://\(user):nope@")))
+        do {
+            _ = try await wrong.clusterMasters()
+            Issue.record("expected an authentication failure")
+        } catch {
+            #expect(error.code == .clusterTopology)
+            #expect(error.message.contains("credentials") && !error.message.contains("nope"))
+        }
+        await wrong.shutdown()
     }
 
     /// Runs `body` until it does not throw, for at most `limit`; the last error is rethrown.
@@ -414,6 +671,46 @@ struct RedisClusterTests {
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
+    }
+}
+
+/// `redis-cli --cluster reshard` running in the background.
+final class ClusterReshard: Sendable {
+    private let process: Process
+    private let log: String
+
+    private init(process: Process, log: String) {
+        self.process = process
+        self.log = log
+    }
+
+    static func start(from source: RedisClusterNode, to target: RedisClusterNode, slots: Int) throws -> ClusterReshard {
+        guard case .tcp(let host, let port) = source.endpoint else { throw RedisError(.clusterTopology, message: "not a TCP node") }
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("reshard-\(UUID().uuidString).log").path
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "redis-cli", "--cluster", "reshard", "\(host):\(port)", "--cluster-from", source.id, "--cluster-to", target.id,
+            "--cluster-slots", String(slots), "--cluster-yes",
+        ]
+        let output = FileHandle(forWritingAtPath: log)
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        return ClusterReshard(process: process, log: log)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: log)
+    }
+
+    var isRunning: Bool { process.isRunning }
+    var succeeded: Bool { !process.isRunning && process.terminationStatus == 0 }
+    var output: String {
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        // The interesting lines: errors and warnings, not the per-slot progress.
+        return text.split(separator: "\n").filter { $0.contains("ERR") || $0.contains("WARN") || $0.contains("agree") }.joined(separator: "\n")
     }
 }
 
@@ -432,7 +729,8 @@ final class ThrowawayCluster {
         self.input = input
     }
 
-    static func start() async throws -> ThrowawayCluster {
+    /// - Parameter environment: Added to the script's environment (e.g. its `REDIS_CLUSTER_TLS_*`).
+    static func start(environment: [String: String] = [:]) async throws -> ThrowawayCluster {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let info = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString).txt")
         let process = Process()
@@ -441,6 +739,7 @@ final class ThrowawayCluster {
             root.appendingPathComponent("scripts/with-redis-cluster.sh").path, "bash", "-c",
             "echo \"$REDIS_CLUSTER_URL $REDIS_CLUSTER_DIR\" > '\(info.path)'; cat >/dev/null",
         ]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let input = Pipe()
         process.standardInput = input
         process.standardOutput = FileHandle.nullDevice
