@@ -140,6 +140,17 @@ struct ClusterLayoutTests {
         }
     }
 
+    @Test("cluster-status on a single node: the one server owns every partition")
+    func clusterStatusSingleNode() async throws {
+        try await TestRedis.withClient { client, ns in
+            let keys = try ConveyorKeys(namespace: ns, partitionCount: 4, partitionTags: .slotSpread)
+            let layout = ClusterStatusCommand.layout(keys: keys, masters: try await client.clusterMasters())
+            #expect(layout.count == 1)
+            #expect(layout.first?.partitions.map(\.index) == [0, 1, 2, 3])
+            #expect(layout.first?.partitions.map(\.tag) == keys.partitions.map { String($0.prefix.dropFirst(ns.count + 2).dropLast(2)) })
+        }
+    }
+
     @Test("--partition-tags: explicit, recorded, or the single-node default; a bad value is refused")
     func cliPartitionTags() async throws {
         #expect(throws: (any Error).self) { try RedisOptions.parse(["--partition-tags", "random"]) }

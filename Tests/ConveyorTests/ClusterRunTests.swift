@@ -163,6 +163,11 @@ struct ClusterRunTests {
             let options = try RedisOptions.parse(["--namespace", ns, "--partitions", "3"])
             let keys = try await options.keys(for: client)
             #expect(keys.partitionTags == .slotSpread)
+            // cluster-status: one spread partition per master; indexed {p0}…{p2} leave one idle.
+            let masters = try await client.clusterMasters()
+            #expect(ClusterStatusCommand.layout(keys: keys, masters: masters).map(\.partitions.count) == [1, 1, 1])
+            let indexed = try ConveyorKeys(namespace: ns, partitionCount: 3)
+            #expect(ClusterStatusCommand.layout(keys: indexed, masters: masters).map(\.partitions.count).contains(0))
             let other = try RedisOptions.parse(["--namespace", ns + "-old", "--partitions", "3"])
             let old = try ConveyorKeys(namespace: ns + "-old", partitionCount: 3)
             try await old.verifyLayout(client: client)
