@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SWIFT_FLAGS ?=
 
-.PHONY: deps build demo lint test readme-app docs bench bench-history chaos clean
+.PHONY: deps build demo lint test readme-app docs bench bench-history bench-cluster chaos chaos-cluster clean
 
 ## deps: install libhiredis-dev, redis-server and redis-tools if missing
 deps:
@@ -59,6 +59,20 @@ bench: deps
 	$(BENCH_SWIFT_BUILD) --product conveyor-e2e-bench
 	$$($(BENCH_SWIFT_BUILD) --show-bin-path)/conveyor-bench $(BENCH_ARGS)
 	$$($(BENCH_SWIFT_BUILD) --show-bin-path)/conveyor-e2e-bench $(E2E_ARGS)
+
+## bench-cluster: end-to-end throughput of the same 2 release `conveyor worker` processes on a local
+## Redis Cluster of 1, 2 and 3 masters, and redis-server CPU seconds per 1,000 jobs per master
+## (scripts/cluster-bench.sh; JOBS, WORKERS, CONCURRENCY, PARTITIONS, MASTERS override)
+bench-cluster: deps
+	$(SWIFT) build -c release $(SWIFT_FLAGS) --product conveyor
+	CONVEYOR_BIN="$$($(SWIFT) build -c release $(SWIFT_FLAGS) --show-bin-path)/conveyor" ./scripts/cluster-bench.sh
+
+## chaos-cluster: issue 13's failover run at full size: 20,000 jobs on a local 3-master cluster,
+## one master SIGKILLed mid-run (make test runs it with 3,000); prints the jobs lost from scheduling
+chaos-cluster: deps
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	CONVEYOR_CLUSTER_FAILOVER_JOBS=20000 ./scripts/with-redis-cluster.sh \
+		$(SWIFT) test --skip-build $(SWIFT_FLAGS) --filter 'ClusterRunTests/failover'
 
 ## chaos: the fault-injection scenarios of docs/reliability.md (release `conveyor` workers,
 ## private redis-servers on 127.0.0.1, a few minutes); prints the Markdown table, e.g.

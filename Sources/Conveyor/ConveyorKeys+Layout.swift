@@ -2,28 +2,75 @@ import ConveyorRedis
 import Synchronization
 
 extension ConveyorKeys {
-    /// The version of the key and job-hash layout this build reads and writes.
+    /// The version of the key and job-hash layout this build reads and writes
+    /// with ``PartitionTags/indexed`` tags.
     /// 2: the issue-11 layout (time-floored ids, `failed` and `stale` indexes).
     public static let layoutVersion = 2
 
+    /// The version recorded for slot-spread tags: layout 2 with
+    /// ``PartitionTags/slotSpread`` hash tags. A distinct number, so that a
+    /// build from before cluster support (which knows only `{p<N>}` tags)
+    /// refuses such a namespace instead of writing to partitions no one reads.
+    public static let slotSpreadLayoutVersion = 3
+
+    /// The layout version this process records and expects: the tag scheme
+    /// is part of it (``layoutVersion`` or ``slotSpreadLayoutVersion``).
+    public var recordedLayoutVersion: Int {
+        partitionTags == .indexed ? Self.layoutVersion : Self.slotSpreadLayoutVersion
+    }
+
     /// `<namespace>:layout`: HASH `partitions` → the partition count, `version`
-    /// → the layout version, written by the first process that uses the namespace.
+    /// → the layout version (which also names the tag scheme: 2 indexed,
+    /// 3 slot-spread), `tags` → `indexed` or `spread` (for people; absent in
+    /// namespaces created before it, which are indexed), written by the first
+    /// process that uses the namespace.
     public var layout: String { "\(namespace):layout" }
 
-    /// Checks that the namespace in Redis uses this partition count and layout
-    /// version, recording both on first use (`HSETNX`, so concurrent first
-    /// uses agree on one). Schedulers, workers and archivers call it before
-    /// their first write: a process started with another `--partitions`
-    /// would schedule into partitions no worker reads, or read only some.
+    /// A command on the layout hash, routed to its slot on a cluster.
+    private func layoutCommand(_ name: String, _ arguments: [any RESPArgument]) -> RedisCommand {
+        RedisCommand(name, routingKey: layout, arguments: [layout] + arguments)
+    }
+
+    /// The tag scheme recorded in the namespace's layout hash, or `nil` when
+    /// the namespace has no layout yet (no process used it). The CLI uses it
+    /// to pick slot-spread tags by default for a new namespace on a cluster.
+    /// - Throws: ``ConveyorError`` (`redis`, or `layoutMismatch` for a version
+    ///   this build does not know).
+    public func recordedPartitionTags(client: RedisClient) async throws(ConveyorError) -> PartitionTags? {
+        let version: RESPValue
+        do {
+            version = try await client.send(layoutCommand("HGET", ["version"]))
+        } catch {
+            throw ConveyorError(error)
+        }
+        guard let text = version.string else { return nil }
+        switch Int(text) {
+        case Self.layoutVersion: return .indexed
+        case Self.slotSpreadLayoutVersion: return .slotSpread
+        default:
+            throw ConveyorError(
+                .layoutMismatch,
+                "namespace \"\(namespace)\" has layout version \(text) in Redis, this build knows \(Self.layoutVersion) and \(Self.slotSpreadLayoutVersion); "
+                    + "run every process of the namespace on the same Conveyor version"
+            )
+        }
+    }
+
+    /// Checks that the namespace in Redis uses this partition count, tag
+    /// scheme and layout version, recording them on first use (`HSETNX`, so
+    /// concurrent first uses agree on one). Schedulers, workers and archivers
+    /// call it before their first write: a process started with another
+    /// `--partitions` or `--partition-tags` would schedule into partitions no
+    /// worker reads, or read only some.
     /// - Throws: ``ConveyorError`` with code ``ConveyorError/Code/layoutMismatch``
     ///   naming both values, or `redis`.
     public func verifyLayout(client: RedisClient) async throws(ConveyorError) {
         let replies: [RESPValue]
         do {
             replies = try await client.pipeline([
-                RedisCommand("HSETNX", arguments: [layout, "partitions", partitionCount]),
-                RedisCommand("HSETNX", arguments: [layout, "version", Self.layoutVersion]),
-                RedisCommand("HMGET", arguments: [layout, "partitions", "version"]),
+                layoutCommand("HSETNX", ["partitions", partitionCount]),
+                layoutCommand("HSETNX", ["version", recordedLayoutVersion]),
+                layoutCommand("HMGET", ["partitions", "version"]),
             ])
         } catch {
             throw ConveyorError(error)
@@ -40,12 +87,26 @@ extension ConveyorKeys {
                     + "every producer, worker and archiver of a namespace must use the same --partitions"
             )
         }
-        if version != Self.layoutVersion {
+        if version != recordedLayoutVersion {
+            let known = [Self.layoutVersion: PartitionTags.indexed, Self.slotSpreadLayoutVersion: .slotSpread]
+            if let version, let theirs = known[version] {
+                throw ConveyorError(
+                    .layoutMismatch,
+                    "namespace \"\(namespace)\" uses \(theirs.rawValue) partition tags in Redis (layout version \(version)), "
+                        + "this process uses \(partitionTags.rawValue); every producer, worker and archiver of a namespace "
+                        + "must use the same --partition-tags"
+                )
+            }
             throw ConveyorError(
                 .layoutMismatch,
-                "namespace \"\(namespace)\" has layout version \(stored[1].string ?? "?") in Redis, this build uses \(Self.layoutVersion); "
+                "namespace \"\(namespace)\" has layout version \(stored[1].string ?? "?") in Redis, this build uses \(recordedLayoutVersion); "
                     + "run every process of the namespace on the same Conveyor version"
             )
+        }
+        if replies.count == 3, replies[1].int == 1 {
+            // This process recorded the layout: name the tags for people reading
+            // the hash (the version stays the one that decides).
+            _ = try? await client.send(layoutCommand("HSETNX", ["tags", partitionTags.rawValue]))
         }
     }
 }

@@ -1,6 +1,9 @@
+import ConveyorRedis
+
 /// Every Redis key name Conveyor uses, built in this one place.
 ///
-/// Keys of one partition share the hash tag `{p<N>}` (e.g. `conveyor:{p0}:due`),
+/// Keys of one partition share one hash tag (`{p<N>}` with ``PartitionTags/indexed``,
+/// e.g. `conveyor:{p0}:due`; `{p<N>.<k>}` with ``PartitionTags/slotSpread``),
 /// so each Lua script touches one Redis Cluster slot. All jobs of one
 /// (type, userId) pair live in the partition chosen by a stable hash of the
 /// pair, so the replace rule sees them all.
@@ -9,26 +12,51 @@ public struct ConveyorKeys: Sendable, Hashable {
     public let namespace: String
     /// The number of partitions (≥ 1). Changing it strands existing jobs.
     public let partitionCount: Int
+    /// How the partitions' hash tags are chosen. Changing it strands existing jobs.
+    public let partitionTags: PartitionTags
+    /// The hash tag of each partition, without braces.
+    let tags: [String]
 
     /// Creates the key layout.
+    /// - Parameters:
+    ///   - namespace: The prefix of every key.
+    ///   - partitionCount: The number of partitions.
+    ///   - partitionTags: ``PartitionTags/indexed`` (the default, the layout of
+    ///     every namespace created before Redis Cluster support) or
+    ///     ``PartitionTags/slotSpread`` (partitions spread over a cluster's masters).
     /// - Throws: ``ConveyorError`` (`invalidArgument`) if the namespace is empty or
-    ///   contains `{` or `}` (which would break the hash tag), or the count is < 1.
-    public init(namespace: String = "conveyor", partitionCount: Int = 1) throws(ConveyorError) {
+    ///   contains `{` or `}` (which would break the hash tag), or the count is < 1
+    ///   (or above 16,384 with slot-spread tags: each partition needs a slot of its own).
+    public init(
+        namespace: String = "conveyor", partitionCount: Int = 1, partitionTags: PartitionTags = .indexed
+    ) throws(ConveyorError) {
         guard !namespace.isEmpty, !namespace.contains("{"), !namespace.contains("}") else {
             throw ConveyorError(.invalidArgument, "namespace \"\(namespace)\" must be non-empty and contain no { or }")
         }
         guard partitionCount >= 1 else {
             throw ConveyorError(.invalidArgument, "partitionCount must be at least 1, got \(partitionCount)")
         }
+        switch partitionTags {
+        case .indexed:
+            tags = (0..<partitionCount).map { "p\($0)" }
+        case .slotSpread:
+            guard partitionCount <= RedisCluster.slotCount else {
+                throw ConveyorError(
+                    .invalidArgument, "slot-spread partition tags allow at most \(RedisCluster.slotCount) partitions, got \(partitionCount)"
+                )
+            }
+            tags = Self.slotSpreadTags(count: partitionCount)
+        }
         self.namespace = namespace
         self.partitionCount = partitionCount
+        self.partitionTags = partitionTags
     }
 
     /// The keys of one partition.
     public struct Partition: Sendable, Hashable {
         /// The partition's index.
         public let index: Int
-        /// `<namespace>:{p<index>}:`.
+        /// `<namespace>:{<tag>}:`, e.g. `conveyor:{p0}:`.
         public let prefix: String
 
         public var seq: String { prefix + "seq" }
@@ -87,7 +115,7 @@ public struct ConveyorKeys: Sendable, Hashable {
 
     /// The keys of partition `index`.
     public func partition(_ index: Int) -> Partition {
-        Partition(index: index, prefix: "\(namespace):{p\(index)}:")
+        Partition(index: index, prefix: "\(namespace):{\(tags[index])}:")
     }
 
     /// Every partition.

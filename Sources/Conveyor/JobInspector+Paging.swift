@@ -44,10 +44,10 @@ extension JobInspector {
             case .finished: partition.finished
             }
         do {
-            let total = try await client.send("ZCARD", key).int ?? 0
+            let total = try await client.send(RedisCommand("ZCARD", key: key)).int ?? 0
             if state == .pending, let type, let userId {
                 guard keys.partition(type: type, userId: userId) == partition, offset == 0,
-                    let id = try await client.send("HGET", partition.pending, "\(type):\(userId)").int
+                    let id = try await client.send(RedisCommand("HGET", key: partition.pending, "\(type):\(userId)")).int
                 else { return JobPage(jobs: [], nextOffset: nil, total: total, examined: 0) }
                 return JobPage(jobs: try await jobs(ids: [id]), nextOffset: nil, total: total, examined: 1)
             }
@@ -56,7 +56,7 @@ extension JobInspector {
             var position = offset
             while result.count < limit, position - offset < (filtered ? scanLimit : limit) {
                 let chunk = filtered ? min(500, scanLimit - (position - offset)) : limit
-                let command = RedisCommand(newestFirst ? "ZREVRANGE" : "ZRANGE", key, position, position + chunk - 1)
+                let command = RedisCommand(newestFirst ? "ZREVRANGE" : "ZRANGE", key: key, position, position + chunk - 1)
                 let ids = try await client.send(command).array?.compactMap(\.int) ?? []
                 if ids.isEmpty { break }
                 for job in try await jobs(ids: ids) {

@@ -6,9 +6,9 @@ extension JobInspector {
     /// intervals (see ``LiveWorker``), sorted by id.
     public func liveWorkers() async throws(ConveyorError) -> [LiveWorker] {
         do {
-            let ids = try await client.send("SMEMBERS", keys.workers).array?.compactMap(\.string) ?? []
+            let ids = try await client.send(RedisCommand("SMEMBERS", key: keys.workers)).array?.compactMap(\.string) ?? []
             guard !ids.isEmpty else { return [] }
-            let records = try await client.pipeline(ids.map { RedisCommand("GET", keys.worker($0)) })
+            let records = try await client.pipeline(ids.map { RedisCommand("GET", key: keys.worker($0)) })
             let decoder = JSONDecoder()
             return records.compactMap { reply in
                 reply.string.flatMap { try? decoder.decode(LiveWorker.self, from: Data($0.utf8)) }
@@ -55,7 +55,7 @@ extension JobInspector {
         var commands: [RedisCommand] = []
         for minute in range {
             for partition in keys.partitions {
-                commands.append(RedisCommand("HMGET", partition.stats(minute: minute), "ok", "failed", "interrupted"))
+                commands.append(RedisCommand("HMGET", key: partition.stats(minute: minute), "ok", "failed", "interrupted"))
             }
         }
         let replies: [RESPValue]
@@ -108,7 +108,7 @@ extension JobInspector {
     public func oldestDue(now: Date) async throws(ConveyorError) -> QueueStats.OldestDue? {
         let replies: [RESPValue]
         do {
-            replies = try await client.pipeline(keys.partitions.map { RedisCommand("ZRANGE", $0.due, 0, 0, "WITHSCORES") })
+            replies = try await client.pipeline(keys.partitions.map { RedisCommand("ZRANGE", key: $0.due, 0, 0, "WITHSCORES") })
         } catch {
             throw ConveyorError(error)
         }
@@ -144,7 +144,7 @@ extension JobInspector {
                 var cursor = "0"
                 var seen = 0
                 repeat {
-                    let reply = try await client.send("HSCAN", partition.pending, cursor, "COUNT", 1000).array ?? []
+                    let reply = try await client.send(RedisCommand("HSCAN", key: partition.pending, cursor, "COUNT", 1000)).array ?? []
                     guard reply.count == 2 else { break }
                     cursor = reply[0].string ?? "0"
                     let fields = reply[1].array?.compactMap(\.string) ?? []
@@ -156,9 +156,9 @@ extension JobInspector {
                 } while cursor != "0" && seen < scanLimit
                 if cursor != "0" { complete = false }
                 for (state, key) in [(WorkerJob.State.running, partition.running), (.finished, partition.finished)] {
-                    let ids = try await client.send("ZRANGE", key, 0, scanLimit).array?.compactMap { $0.string } ?? []
+                    let ids = try await client.send(RedisCommand("ZRANGE", key: key, 0, scanLimit)).array?.compactMap { $0.string } ?? []
                     if ids.count > scanLimit { complete = false }
-                    let types = try await client.pipeline(ids.prefix(scanLimit).map { RedisCommand("HGET", partition.jobPrefix + $0, "t") })
+                    let types = try await client.pipeline(ids.prefix(scanLimit).map { RedisCommand("HGET", key: partition.jobPrefix + $0, "t") })
                     for type in types.compactMap(\.string) { add(type, state) }
                 }
             }

@@ -63,7 +63,7 @@ public struct JobInspector: Sendable {
                 if state == .pending, let type, let userId {
                     // The pair index names the one pending job, in the pair's partition.
                     guard keys.partition(type: type, userId: userId) == partition else { continue }
-                    commands.append(RedisCommand("HGET", partition.pending, "\(type):\(userId)"))
+                    commands.append(RedisCommand("HGET", key: partition.pending, "\(type):\(userId)"))
                     continue
                 }
                 let key =
@@ -72,7 +72,7 @@ public struct JobInspector: Sendable {
                     case .running: partition.running
                     case .finished: partition.finished
                     }
-                commands.append(RedisCommand("ZRANGE", key, 0, scanLimit - 1))
+                commands.append(RedisCommand("ZRANGE", key: key, 0, scanLimit - 1))
             }
         }
         var ids: [Int] = []
@@ -99,8 +99,8 @@ public struct JobInspector: Sendable {
         var commands: [RedisCommand] = []
         for partition in keys.partitions {
             commands += [
-                RedisCommand("ZCARD", partition.due), RedisCommand("ZCARD", partition.running),
-                RedisCommand("ZCARD", partition.finished),
+                RedisCommand("ZCARD", key: partition.due), RedisCommand("ZCARD", key: partition.running),
+                RedisCommand("ZCARD", key: partition.finished),
             ]
         }
         let replies: [RESPValue]
@@ -142,11 +142,11 @@ public struct JobInspector: Sendable {
         if let now { nowMs = now } else { nowMs = try await redisTime().milliseconds }
         let replies: [RESPValue]
         do throws(RedisError) {
-            var commands = [RedisCommand("GET", keys.archiverAlive)]
+            var commands = [RedisCommand("GET", key: keys.archiverAlive)]
             for partition in keys.partitions {
                 commands += [
-                    RedisCommand("ZCARD", partition.finished), RedisCommand("ZCOUNT", partition.finished, "-inf", nowMs),
-                    RedisCommand("ZRANGE", partition.finished, 0, 0, "WITHSCORES"),
+                    RedisCommand("ZCARD", key: partition.finished), RedisCommand("ZCOUNT", key: partition.finished, "-inf", nowMs),
+                    RedisCommand("ZRANGE", key: partition.finished, 0, 0, "WITHSCORES"),
                 ]
             }
             replies = try await client.pipeline(commands)
@@ -177,12 +177,12 @@ public struct JobInspector: Sendable {
         do {
             var counts: [String: Int] = [:]
             for partition in keys.partitions {
-                let fields = try await client.send("HGETALL", partition.parked).array?.compactMap(\.string) ?? []
+                let fields = try await client.send(RedisCommand("HGETALL", key: partition.parked)).array?.compactMap(\.string) ?? []
                 guard !fields.isEmpty else { continue }
                 let pairs = stride(from: 0, to: fields.count - 1, by: 2).map { (id: fields[$0], type: fields[$0 + 1]) }
                 // An entry of a job cancelled while parked lingers until a
                 // release pass prunes it: count only jobs still waiting.
-                let due = try await client.pipeline(pairs.map { RedisCommand("ZSCORE", partition.due, $0.id) })
+                let due = try await client.pipeline(pairs.map { RedisCommand("ZSCORE", key: partition.due, $0.id) })
                 for (pair, score) in zip(pairs, due) where !score.isNull {
                     counts[pair.type, default: 0] += 1
                 }

@@ -35,7 +35,7 @@ extension JobScheduler {
         let partition = configuration.keys.partition(type: job.type, userId: job.userId)
         let pending: RESPValue
         do {
-            pending = try await client.send("HGET", partition.pending, "\(job.type):\(job.userId)")
+            pending = try await client.send(RedisCommand("HGET", key: partition.pending, "\(job.type):\(job.userId)"))
         } catch {
             throw ConveyorError(error)
         }

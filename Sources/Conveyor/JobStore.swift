@@ -206,11 +206,11 @@ struct JobStore: Sendable {
         let candidates: [Int]
         do {
             if let lockOwner {
-                let acquired = try await client.send("SET", partition.recoveryLock, lockOwner, "NX", "PX", lockMs)
+                let acquired = try await client.send(RedisCommand("SET", key: partition.recoveryLock, lockOwner, "NX", "PX", lockMs))
                 guard acquired == .simpleString("OK") else { return RecoveryPass() }
             }
             // A candidate read a little early or late is harmless: the script decides.
-            candidates = try await client.send("ZRANGEBYSCORE", partition.leases, "-inf", now ?? estimatedNow, "LIMIT", 0, limit)
+            candidates = try await client.send(RedisCommand("ZRANGEBYSCORE", key: partition.leases, "-inf", now ?? estimatedNow, "LIMIT", 0, limit))
                 .array?.compactMap(\.int) ?? []
         } catch {
             throw ConveyorError(error)

@@ -132,8 +132,8 @@ struct LeaseKeeper<App: Sendable>: Sendable {
         var commands: [RedisCommand] = []
         for partition in partitions {
             commands += [
-                RedisCommand("ZCARD", partition.due), RedisCommand("ZCOUNT", partition.due, "-inf", now),
-                RedisCommand("ZCARD", partition.running), RedisCommand("ZCARD", partition.finished),
+                RedisCommand("ZCARD", key: partition.due), RedisCommand("ZCOUNT", key: partition.due, "-inf", now),
+                RedisCommand("ZCARD", key: partition.running), RedisCommand("ZCARD", key: partition.finished),
             ]
         }
         guard let replies = try? await pool.client.pipeline(commands), replies.count == commands.count else {

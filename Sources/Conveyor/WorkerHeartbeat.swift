@@ -46,15 +46,15 @@ struct WorkerHeartbeat<App: Sendable>: Sendable {
         do throws(RedisError) {
             let id = configuration.workerId
             _ = try await pool.client.pipeline(
-                [RedisCommand("SET", keys.worker(id), json, "PX", ttl), RedisCommand("SADD", keys.workers, id)], timeout: timeout
+                [RedisCommand("SET", key: keys.worker(id), json, "PX", ttl), RedisCommand("SADD", key: keys.workers, id)], timeout: timeout
             )
-            let members = try await pool.client.send(RedisCommand("SMEMBERS", keys.workers), timeout: timeout).array?.compactMap(\.string) ?? []
+            let members = try await pool.client.send(RedisCommand("SMEMBERS", key: keys.workers), timeout: timeout).array?.compactMap(\.string) ?? []
             let others = members.filter { $0 != id }
             guard !others.isEmpty else { return }
-            let exists = try await pool.client.pipeline(others.map { RedisCommand("EXISTS", keys.worker($0)) }, timeout: timeout)
+            let exists = try await pool.client.pipeline(others.map { RedisCommand("EXISTS", key: keys.worker($0)) }, timeout: timeout)
             let dead = zip(others, exists).filter { $0.1.int == 0 }.map(\.0)
             if !dead.isEmpty {
-                _ = try await pool.client.send(RedisCommand("SREM", arguments: [keys.workers] + dead), timeout: timeout)
+                _ = try await pool.client.send(RedisCommand("SREM", key: keys.workers, arguments: dead), timeout: timeout)
             }
         } catch {
             pool.logger.debug("worker heartbeat failed", metadata: ["conveyor.worker.id": "\(configuration.workerId)", "error": "\(error)"])
@@ -67,7 +67,7 @@ struct WorkerHeartbeat<App: Sendable>: Sendable {
     func remove() async {
         let id = configuration.workerId
         _ = try? await pool.client.pipeline(
-            [RedisCommand("DEL", keys.worker(id)), RedisCommand("SREM", keys.workers, id)], timeout: .seconds(2)
+            [RedisCommand("DEL", key: keys.worker(id)), RedisCommand("SREM", key: keys.workers, id)], timeout: .seconds(2)
         )
     }
 }

@@ -188,24 +188,45 @@ extension WorkerPool {
         release(held: ids)
     }
 
-    /// Keeps one `BLPOP` on the partitions' wake lists outstanding and turns
+    /// Keeps a `BLPOP` on the partitions' wake lists outstanding and turns
     /// each marker into a wake-up of the dispatcher.
+    ///
+    /// On a single node: one `BLPOP` over every partition's wake list. On a
+    /// Redis Cluster, where a multi-key `BLPOP` across slots is refused
+    /// (`CROSSSLOT`), one `BLPOP` per partition, each on a connection to the
+    /// master owning that partition (docs/cluster.md §4): markers keep their
+    /// meaning (they persist while no worker listens, one wakes one worker),
+    /// at the cost of one blocked connection per partition per worker.
     ///
     /// The dispatcher's timer for the next due job is local (``Wakeup``), not
     /// the `BLPOP` timeout: Redis times out blocked clients only on its `hz`
     /// tick (every 100 ms by default), which made jobs due later start up to
     /// 100 ms late.
     func listenForWakeMarkers() async {
+        let partitions = configuration.keys.partitions
+        guard client.isCluster, partitions.count > 1 else {
+            await listenForWakeMarkers(on: partitions.map(\.wake), listener: 0)
+            return
+        }
+        await withDiscardingTaskGroup { group in
+            for partition in partitions {
+                group.addTask { await self.listenForWakeMarkers(on: [partition.wake], listener: partition.index) }
+            }
+        }
+    }
+
+    /// One listener: `BLPOP` on `wakeKeys` (all in one slot) until stopping.
+    private func listenForWakeMarkers(on wakeKeys: [String], listener: Int) async {
         let seconds = max(1, Double(Self.ms(configuration.maxIdleWait)) / 1000)
-        var arguments: [any RESPArgument] = configuration.keys.partitions.map(\.wake)
+        var arguments: [any RESPArgument] = wakeKeys
         arguments.append(String(format: "%.3f", seconds))
-        let command = RedisCommand("BLPOP", arguments: arguments)
+        let command = RedisCommand("BLPOP", routingKey: wakeKeys[0], arguments: arguments)
         var backoff = Duration.milliseconds(50)
         while !isStopping {
             do {
-                try await client.withDedicatedConnection { connection throws(RedisError) in
-                    blockedOn.withLock { $0 = connection }
-                    defer { blockedOn.withLock { $0 = nil } }
+                try await client.withDedicatedConnection(routingKey: wakeKeys[0]) { connection throws(RedisError) in
+                    blockedOn.withLock { $0[listener] = connection }
+                    defer { _ = blockedOn.withLock { $0.removeValue(forKey: listener) } }
                     while !isStopping {
                         let reply = try await connection.send(command, timeout: .seconds(seconds + 5))
                         if !reply.isNull { wakeup.signal() }
@@ -236,8 +257,10 @@ struct ClaimState {
     var pause: Duration?
     /// The next retry delay after a failed claim.
     var backoff = Duration.milliseconds(50)
-    /// The partition the next claim starts with.
-    var nextPartition = 0
+    /// The partition the next claim starts with (modulo the count): random
+    /// at start, so workers started together do not all begin with partition
+    /// 0 (on a cluster, the same master).
+    var nextPartition = Int.random(in: 0..<65536)
 }
 
 enum DispatchStep {

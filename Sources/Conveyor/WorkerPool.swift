@@ -66,8 +66,9 @@ public final class WorkerPool<App: Sendable>: Service {
     let completions: CompletionWriter
     /// Set once graceful shutdown begins: no more claims.
     let stopping = Mutex(false)
-    /// The connection the dispatcher is blocked on, closed to wake it at shutdown.
-    let blockedOn = Mutex<RedisConnection?>(nil)
+    /// The connections the wake listeners are blocked on (by listener),
+    /// closed to wake them at shutdown.
+    let blockedOn = Mutex<[Int: RedisConnection]>([:])
     /// Ends the dispatcher's idle wait: a wake marker arrived, or shutdown.
     let wakeup = Wakeup()
     /// Signals the dispatcher: a runner slot was freed or a claim returned.
@@ -167,7 +168,7 @@ public final class WorkerPool<App: Sendable>: Service {
         stopping.withLock { $0 = true }
         freeSlotsContinuation.yield()
         wakeup.signal()
-        if let connection = blockedOn.withLock({ $0 }) {
+        for connection in blockedOn.withLock({ Array($0.values) }) {
             Task { await connection.close() }
         }
     }

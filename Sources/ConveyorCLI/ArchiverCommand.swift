@@ -92,9 +92,9 @@ struct ArchiverCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "conveyor.archiver")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let keys = try redis.keys()
         if let release {
             let client = try await redis.client()
+            let keys = try await redis.keys(for: client)
             let released = try await Archiver.releaseIdentity(release, client: client, keys: keys)
             await client.shutdown()
             print("released \(released) claimed job(s) of archiver \(release); other archivers will take them")
@@ -102,7 +102,7 @@ struct ArchiverCommand: AsyncParsableCommand {
         }
         if claims {
             let client = try await redis.client()
-            let counts = try await Archiver.claims(client: client, keys: keys)
+            let counts = try await Archiver.claims(client: client, keys: try await redis.keys(for: client))
             await client.shutdown()
             if counts.isEmpty { print("no claims") }
             for (archiverId, count) in counts.sorted(by: { $0.key < $1.key }) { print("\(archiverId): \(count)") }
@@ -122,13 +122,14 @@ struct ArchiverCommand: AsyncParsableCommand {
             print("history: \(usage.historyBytes) bytes in \(files.count) file(s), \(files.filter(\.isCompressed).count) compressed")
             if let free = usage.freeBytes, let total = usage.totalBytes { print("free: \(free) of \(total) bytes") }
             let client = try await redis.client()
-            let backlog = try await Archiver.backlog(client: client, keys: keys)
+            let backlog = try await Archiver.backlog(client: client, keys: try await redis.keys(for: client))
             await client.shutdown()
             print("backlog: \(backlog) finished job(s) in Redis")
             return
         }
         let metricsServer = metrics.bootstrap(logger: logger)
         let client = try await redis.client()
+        let keys = try await redis.keys(for: client)
         var configuration = ArchiverConfiguration(historyDirectory: try directory(), keys: keys, archiverId: archiverId)
         configuration.passInterval = .milliseconds(Int(interval * 1000))
         configuration.minPassInterval = .microseconds(Int(minInterval * 1_000_000))

@@ -74,7 +74,7 @@ struct ConveyorCommand: AsyncParsableCommand {
             WorkerCommand.self, ScheduleCommand.self, CronCommand.self, JobsCommand.self, PingCommand.self,
         ]
         if DemoCommand.jobTypes.isSubset(of: environment.jobTypeNames) { subcommands.append(DemoCommand.self) }
-        subcommands += [ArchiverCommand.self, HistoryCommand.self, StatsCommand.self, DashboardCommand.self]
+        subcommands += [ArchiverCommand.self, HistoryCommand.self, StatsCommand.self, DashboardCommand.self, ClusterStatusCommand.self]
         return CommandConfiguration(
             commandName: environment.name,
             abstract: "Redis-backed background jobs: schedule, inspect and run them.",

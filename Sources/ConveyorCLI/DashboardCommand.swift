@@ -53,8 +53,10 @@ struct DashboardCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = try dashboardConfiguration()
+        var configuration = try dashboardConfiguration()
         let client = try await redis.client()
+        // The tags the namespace records (spread by default on a cluster).
+        configuration.keys = try await redis.keys(for: client)
         var logger = Logger(label: "conveyor.dashboard")
         logger.logLevel = .warning
         let dashboard = try Dashboard(client: client, configuration: configuration, logger: logger)

@@ -35,7 +35,7 @@ struct DemoCommand: AsyncParsableCommand {
         var options = try RedisOptions.parse(["--namespace", namespace])
         options.connection = connection
         let (client, server) = try await options.clientOrEmbeddedServer { print("• \($0)") }
-        let keys = try options.keys()
+        let keys = try await options.keys(for: client)
         print("• Redis: \(client.configuration.redactedURL), namespace \"\(namespace)\"")
         print("• job types: \(environment.jobTypeNames.joined(separator: ", "))")
 
@@ -45,14 +45,19 @@ struct DemoCommand: AsyncParsableCommand {
         .checkingInput(environment.inputCheck)
         // A fresh start: the demo's own namespace only, with SCAN (the server
         // may be a shared 127.0.0.1:6379, where KEYS would block everyone).
-        for partition in keys.partitions {
-            var cursor = "0"
-            repeat {
-                let reply = try await client.send("SCAN", cursor, "MATCH", partition.prefix + "*", "COUNT", 1000).array ?? []
-                cursor = reply.first?.string ?? "0"
-                let stale = reply.dropFirst().first?.array?.compactMap(\.string) ?? []
-                if !stale.isEmpty { try await client.send(RedisCommand("DEL", argumentList: stale)) }
-            } while cursor != "0"
+        // On a cluster each master holds some partitions: SCAN runs on every one.
+        for node in try await client.clusterMasters() {
+            for partition in keys.partitions {
+                var cursor = "0"
+                repeat {
+                    let scan = RedisCommand("SCAN", arguments: [cursor, "MATCH", partition.prefix + "*", "COUNT", 1000])
+                    let reply = try await client.send(scan, to: node).array ?? []
+                    cursor = reply.first?.string ?? "0"
+                    let stale = reply.dropFirst().first?.array?.compactMap(\.string) ?? []
+                    // All of one partition's keys share its hash tag: one slot, one DEL.
+                    if !stale.isEmpty { try await client.send(RedisCommand("DEL", routingKey: partition.prefix, arguments: stale)) }
+                } while cursor != "0"
+            }
         }
 
         let start = Date()

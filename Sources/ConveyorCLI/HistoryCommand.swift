@@ -69,7 +69,8 @@ struct HistoryCommand: AsyncParsableCommand {
         if let chain {
             var scheduler: JobScheduler?
             do {
-                scheduler = JobScheduler(client: try await redis.client(), configuration: .init(keys: try redis.keys()))
+                let client = try await redis.client()
+                scheduler = JobScheduler(client: client, configuration: .init(keys: try await redis.keys(for: client)))
             } catch {
                 FileHandle.standardError.write(Data("warning: \(error); showing the log only\n".utf8))
             }

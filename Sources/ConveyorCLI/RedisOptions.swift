@@ -15,14 +15,49 @@ struct RedisOptions: ParsableArguments {
     @Option(name: .long, help: "Number of partitions (all processes must agree).")
     var partitions: Int = 1
 
+    @Option(
+        name: .customLong("partition-tags"),
+        help: ArgumentHelp(
+            "Partitions' hash tags: indexed ({p0}, {p1}, …) or spread (chosen so the partitions spread evenly over a Redis Cluster's masters). "
+                + "All processes must agree. Default: what the namespace records; for a new namespace spread on redis+cluster://, else indexed.",
+            valueName: "indexed|spread"
+        )
+    )
+    var partitionTags: String?
+
     func validate() throws {
         guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1, got \(partitions)") }
         _ = try keys()
     }
 
+    /// The `--partition-tags` given, if any.
+    func explicitPartitionTags() throws -> ConveyorKeys.PartitionTags? {
+        guard let partitionTags else { return nil }
+        guard let tags = ConveyorKeys.PartitionTags(rawValue: partitionTags) else {
+            throw ValidationError("--partition-tags \"\(partitionTags)\": expected indexed or spread")
+        }
+        return tags
+    }
+
+    /// The key layout without asking Redis: `--partition-tags`, else indexed.
+    /// Commands with a client use ``keys(for:)``, which applies the cluster default.
     func keys() throws -> ConveyorKeys {
+        try keys(tags: explicitPartitionTags() ?? .indexed)
+    }
+
+    /// The key layout for `client`: `--partition-tags` if given; else the
+    /// tags the namespace records; else, for a namespace no process used yet,
+    /// slot-spread tags on a Redis Cluster and indexed ones on a single node.
+    func keys(for client: RedisClient) async throws -> ConveyorKeys {
+        if let tags = try explicitPartitionTags() { return try keys(tags: tags) }
+        let probe = try keys(tags: .indexed)
+        if let recorded = try await probe.recordedPartitionTags(client: client) { return try keys(tags: recorded) }
+        return try keys(tags: client.isCluster ? .slotSpread : .indexed)
+    }
+
+    private func keys(tags: ConveyorKeys.PartitionTags) throws -> ConveyorKeys {
         do {
-            return try ConveyorKeys(namespace: namespace, partitionCount: partitions)
+            return try ConveyorKeys(namespace: namespace, partitionCount: partitions, partitionTags: tags)
         } catch {
             throw ValidationError(error.message)
         }

@@ -73,10 +73,11 @@ struct JobOptions: ParsableArguments {
 
 func scheduler(_ redis: RedisOptions) async throws -> JobScheduler {
     let environment = CLIEnvironment.installed
+    let client = try await redis.client()
     return JobScheduler(
-        client: try await redis.client(),
+        client: client,
         configuration: .init(
-            keys: try redis.keys(),
+            keys: try await redis.keys(for: client),
             knownJobTypes: environment.jobTypeNames.isEmpty ? nil : Set(environment.jobTypeNames)
         )
     )

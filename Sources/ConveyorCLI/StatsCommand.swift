@@ -42,7 +42,7 @@ struct StatsCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = try await redis.client()
-        let inspector = JobInspector(client: client, keys: try redis.keys())
+        let inspector = JobInspector(client: client, keys: try await redis.keys(for: client))
         let terminal = isatty(STDOUT_FILENO) == 1
         repeat {
             let stats = try await inspector.stats(minutes: minutes, typeScanLimit: typeScanLimit)

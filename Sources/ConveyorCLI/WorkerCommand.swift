@@ -78,7 +78,8 @@ struct WorkerCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let metricsServer = metrics.bootstrap(logger: logger)
         let (client, server) = try await redis.clientOrEmbeddedServer { logger.notice("\($0)") }
-        var configuration = WorkerPoolConfiguration(concurrency: concurrency, keys: try redis.keys())
+        let keys = try await redis.keys(for: client)
+        var configuration = WorkerPoolConfiguration(concurrency: concurrency, keys: keys)
         configuration.shutdownGracePeriod = .milliseconds(Int(gracePeriod * 1000))
         configuration.leaseDuration = .milliseconds(Int(lease * 1000))
         configuration.leaseRenewInterval = .milliseconds(Int(lease * 1000 / 3))
@@ -92,7 +93,7 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.maxRetainedFailedJobs = maxFailedJobs
         let eventLogger = logger
         let archiverService = try archiver
-            ? Archiver(client: client, configuration: ArchiverConfiguration(historyDirectory: historyDirectory(), keys: try redis.keys()), logger: logger)
+            ? Archiver(client: client, configuration: ArchiverConfiguration(historyDirectory: historyDirectory(), keys: keys), logger: logger)
             : nil
         let pool = try await CLIEnvironment.installed.makePool(client, configuration, logger) { event in
             // A job archived on the next pass need not wait for the pass timer.

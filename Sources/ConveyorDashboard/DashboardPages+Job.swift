@@ -158,11 +158,14 @@ extension DashboardPages {
         for partition in configuration.keys.partitions {
             // The earliest pending jobs' `cr` fields in one pipeline; whole jobs only for cron ones.
             let client = scheduler.client
-            let ids = try await client.send("ZRANGE", partition.due, 0, scanLimit).array?.compactMap(\.int) ?? []
+            let range = RedisCommand("ZRANGE", routingKey: partition.due, arguments: [partition.due, 0, scanLimit])
+            let ids = try await client.send(range).array?.compactMap(\.int) ?? []
             if ids.count > scanLimit { truncated = true }
             let examinedIds = Array(ids.prefix(scanLimit))
             examined += examinedIds.count
-            let crons = try await client.pipeline(examinedIds.map { RedisCommand("HGET", partition.job($0), "cr") })
+            let crons = try await client.pipeline(
+                examinedIds.map { RedisCommand("HGET", routingKey: partition.job($0), arguments: [partition.job($0), "cr"]) }
+            )
             let cronIds = zip(examinedIds, crons).filter { !$0.1.isNull }.map(\.0)
             let jobs = try await inspector.jobs(ids: cronIds)
             for job in jobs {

@@ -43,7 +43,7 @@ struct ArchiveStore: Sendable {
         // them, so they are read after the claim, outside Lua (cheaper for Redis).
         let hashes: [RESPValue]
         do {
-            hashes = ids.isEmpty ? [] : try await client.pipeline(ids.map { RedisCommand("HGETALL", partition.job($0)) })
+            hashes = ids.isEmpty ? [] : try await client.pipeline(ids.map { RedisCommand("HGETALL", key: partition.job($0)) })
         } catch {
             throw ConveyorError(error)
         }
@@ -67,7 +67,7 @@ struct ArchiveStore: Sendable {
     /// workers and `jobs counts` tell "no archiver runs" from "it is behind".
     func heartbeat(archiverId: String, ttlMs: Int) async throws(ConveyorError) {
         do {
-            _ = try await client.send("SET", keys.archiverAlive, archiverId, "PX", ttlMs)
+            _ = try await client.send(RedisCommand("SET", key: keys.archiverAlive, archiverId, "PX", ttlMs))
         } catch {
             throw ConveyorError(error)
         }
@@ -96,7 +96,7 @@ struct ArchiveStore: Sendable {
         var counts: [String: Int] = [:]
         do {
             for partition in keys.partitions {
-                let reply = try await client.send("HGETALL", partition.archiving)
+                let reply = try await client.send(RedisCommand("HGETALL", key: partition.archiving))
                 let items = reply.array ?? []
                 var index = 1
                 while index < items.count {
@@ -116,7 +116,7 @@ struct ArchiveStore: Sendable {
         var count = 0
         do {
             for partition in keys.partitions {
-                count += try await client.send("ZCARD", partition.finished).int ?? 0
+                count += try await client.send(RedisCommand("ZCARD", key: partition.finished)).int ?? 0
             }
         } catch {
             throw ConveyorError(error)
@@ -135,7 +135,7 @@ struct ArchiveStore: Sendable {
     /// Removes the binding of `archiverId`.
     func unbind(archiverId: String) async throws(ConveyorError) {
         do {
-            _ = try await client.send("HDEL", keys.archivers, archiverId)
+            _ = try await client.send(RedisCommand("HDEL", key: keys.archivers, archiverId))
         } catch {
             throw ConveyorError(error)
         }
