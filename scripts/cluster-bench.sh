@@ -39,14 +39,28 @@ printf '| masters | jobs | seconds | jobs/s | redis CPU s per 1,000 jobs, per ma
 for masters in $MASTERS; do
   ports=()
   for index in $(seq 1 "$masters"); do
-    port=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
     node="$dir/m$masters-$index"
     mkdir -p "$node"
-    redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$node/nodes.conf" \
-      --save '' --appendonly no --dir "$node" --logfile "$node/redis.log" --daemonize no >/dev/null 2>&1 &
-    servers+=($!)
+    # A random port may be taken (other tests run servers on loopback): try another.
+    for _ in $(seq 1 20); do
+      port=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
+      rm -f "$node/nodes.conf"
+      redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$node/nodes.conf" \
+        --save '' --appendonly no --dir "$node" --logfile "$node/redis.log" --daemonize no >/dev/null 2>&1 &
+      pid=$!
+      up=0
+      for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        redis-cli -p "$port" ping >/dev/null 2>&1 && { up=1; break; }
+        sleep 0.05
+      done
+      [ "$up" -eq 1 ] && break
+      kill "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+    done
+    [ "$up" -eq 1 ] || { echo "error: could not start redis-server on a free loopback port" >&2; exit 1; }
+    servers+=("$pid")
     ports+=("$port")
-    for _ in $(seq 1 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
   done
   for index in $(seq 0 $((masters - 1))); do
     first=$((index * 16384 / masters))
