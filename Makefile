@@ -33,7 +33,14 @@ test: lint deps
 	./scripts/install-browser-deps.sh >/dev/null
 	CONVEYOR_BROWSER_PYTHON="$(CURDIR)/.build/browser-venv/bin/python" \
 		./scripts/with-redis.sh ./scripts/with-redis-cluster.sh $(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS)
+	./scripts/with-redis.sh ./scripts/with-redis-cluster.sh env CONVEYOR_TEST_REDIS=cluster \
+		$(SWIFT) test --skip-build --no-parallel $(SWIFT_FLAGS) --filter '$(CLUSTER_SUITES)'
 	$(MAKE) readme-app
+
+## CLUSTER_SUITES: the suites make test runs a second time on a fresh private cluster, with
+## CONVEYOR_TEST_REDIS=cluster (TestRedis hands out a REDIS_CLUSTER_URL client and slot-spread
+## partition tags): scheduling, worker pool and archiver
+CLUSTER_SUITES = JobSchedulerTests|WorkerPoolTests|ArchiverTests
 
 ## readme-app: build the README's example app (its Package.swift and files, in .build/readme-app,
 ## depending on this checkout by path) and check that it runs as the README says, on a private
