@@ -83,6 +83,18 @@ public enum TestRedis {
         return found.sorted()
     }
 
+    /// `INFO <section>` of the server that holds `key`: on a cluster, the master
+    /// owning its slot (an unrouted `INFO` would reach an arbitrary master).
+    public static func info(_ client: RedisClient, _ section: String, serverOf key: String) async throws -> String {
+        let slot = RedisCluster.slot(forKey: key)
+        guard let node = try await client.clusterMasters().first(where: { $0.owns(slot: slot) }) else {
+            throw RedisError(.clusterTopology, message: "no master owns slot \(slot) of \(key)")
+        }
+        let reply = try await client.send(RedisCommand("INFO", arguments: [section]), to: node)
+        guard let text = reply.string else { throw RedisError(.unexpectedReply, message: "INFO returned \(reply)") }
+        return text
+    }
+
     private static func cleanUp(_ client: RedisClient, _ namespace: String) async {
         if let keys = try? await keys(client, namespace: namespace) {
             // One DEL per key, pipelined: a multi-key DEL would cross slots on a cluster.
