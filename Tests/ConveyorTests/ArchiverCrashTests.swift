@@ -17,7 +17,7 @@ struct ArchiverCrashTests {
         print("archiver fault injection: kill times from seed \(seed) (\(TestSeed.environmentVariable) replays another)")
         try await TestRedis.withClient(poolSize: 4) { client, ns in
             var random = SeededRandom(seed: seed)
-            let keys = try ConveyorKeys(namespace: ns, partitionCount: 2)
+            let keys = try ConveyorKeys(namespace: ns, partitionCount: 2, partitionTags: TestRedis.partitionTags)
             let directory = Support.temporaryDirectory("crash")
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let testStart = ContinuousClock.now

@@ -11,7 +11,7 @@ struct ArchiverLivenessTests {
     @Test("archiveBacklog counts the jobs due for archiving on Redis's clock, how overdue the oldest is, and whether an archiver runs")
     func backlog() async throws {
         try await TestRedis.withClient { client, ns in
-            let keys = try ConveyorKeys(namespace: ns, partitionCount: 3)
+            let keys = try ConveyorKeys(namespace: ns, partitionCount: 3, partitionTags: TestRedis.partitionTags)
             let inspector = JobInspector(client: client, keys: keys)
             let due = try await Support.makeFinishedJobs(client, keys: keys, count: 6, removeDelay: 0)
             let later = try await Support.makeFinishedJobs(client, keys: keys, count: 2, firstUser: 100, removeDelay: 3_600_000)

@@ -223,9 +223,9 @@ struct ForeignFinishedMemberTests {
             try await Support.withArchiver(client, configuration, events: events) { _ async throws in
                 #expect(try await eventually { try await client.send("ZCARD", p.finished).int == 1 })
                 // Idle now: about one claim a second, not one per 20 ms.
-                let before = try await Self.evalCalls(client)
+                let before = try await Self.evalCalls(client, serverOf: p.finished)
                 try await Task.sleep(for: .seconds(2))
-                let calls = try await Self.evalCalls(client) - before
+                let calls = try await Self.evalCalls(client, serverOf: p.finished) - before
                 #expect(calls <= 10, "\(calls) script calls in 2 s while idle")
             }
             #expect(Set(events.archivedIds) == Set(jobs.map(\.id)))
@@ -234,8 +234,8 @@ struct ForeignFinishedMemberTests {
         }
     }
 
-    static func evalCalls(_ client: RedisClient) async throws -> Int {
-        let info = try #require(try await client.send("INFO", "commandstats").string)
+    static func evalCalls(_ client: RedisClient, serverOf key: String) async throws -> Int {
+        let info = try await TestRedis.info(client, "commandstats", serverOf: key)
         return info.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("cmdstat_evalsha:") || $0.hasPrefix("cmdstat_eval:") }
             .compactMap { line in line.split(separator: "calls=").last?.split(separator: ",").first.flatMap { Int($0) } }
             .reduce(0, +)

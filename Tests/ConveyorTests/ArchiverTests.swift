@@ -13,7 +13,7 @@ struct ArchiverTests {
     @Test("finished jobs (succeeded, failed, cancelled) are written as full records, synced, then deleted with every index entry")
     func archivesFinishedJobs() async throws {
         try await TestRedis.withClient { client, ns in
-            let keys = try ConveyorKeys(namespace: ns, partitionCount: 2)
+            let keys = try ConveyorKeys(namespace: ns, partitionCount: 2, partitionTags: TestRedis.partitionTags)
             let directory = Support.temporaryDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             var jobs = try await Support.makeFinishedJobs(client, keys: keys, count: 300)
@@ -148,7 +148,7 @@ struct ArchiverTests {
     @Test("three archivers at once (two sharing a directory, one with its own) never write a job twice")
     func concurrentArchivers() async throws {
         try await TestRedis.withClient(poolSize: 8) { client, ns in
-            let keys = try ConveyorKeys(namespace: ns, partitionCount: 2)
+            let keys = try ConveyorKeys(namespace: ns, partitionCount: 2, partitionTags: TestRedis.partitionTags)
             let shared = Support.temporaryDirectory("shared")
             let own = Support.temporaryDirectory("own")
             defer {

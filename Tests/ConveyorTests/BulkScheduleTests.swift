@@ -34,7 +34,7 @@ struct BulkScheduleTests {
     }
 
     static func pending(_ client: RedisClient, _ ns: String) async throws -> Int {
-        let scheduler = JobScheduler(client: client, configuration: .init(keys: try ConveyorKeys(namespace: ns)))
+        let scheduler = JobScheduler(client: client, configuration: .init(keys: try ConveyorKeys(namespace: ns, partitionTags: TestRedis.partitionTags)))
         let counts = try await scheduler.counts()
         return counts.values.reduce(0, +)
     }
@@ -58,7 +58,7 @@ struct BulkScheduleTests {
             }
             let ids = printed.compactMap { $0["id"] as? Int }
             #expect(ids.count == 3, "\(result.output)")
-            let scheduler = JobScheduler(client: client, configuration: .init(keys: try ConveyorKeys(namespace: ns)))
+            let scheduler = JobScheduler(client: client, configuration: .init(keys: try ConveyorKeys(namespace: ns, partitionTags: TestRedis.partitionTags)))
             let jobs = try await scheduler.jobs(ids: ids)
             #expect(jobs.map(\.type) == ["echo", "sleep", "noop"])
             #expect(jobs[0].userId == 1 && jobs[0].dataJSON == #"{"big":12345678901234567890, "x" : [1, {"y":"}"}]}"#)
@@ -157,7 +157,7 @@ struct BulkScheduleTests {
             }
             #expect(result.output.contains("scheduled 5000 jobs from"))
             #expect(try await Self.pending(client, ns) == 5000)
-            let scheduler = JobScheduler(client: client, configuration: .init(keys: try ConveyorKeys(namespace: ns)))
+            let scheduler = JobScheduler(client: client, configuration: .init(keys: try ConveyorKeys(namespace: ns, partitionTags: TestRedis.partitionTags)))
             let last = try await scheduler.jobs(type: "echo", userId: 5000)
             #expect(last.map(\.dataJSON) == [#"{"n":5000}"#])
         }

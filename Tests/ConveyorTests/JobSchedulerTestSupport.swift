@@ -77,7 +77,7 @@ struct SchedulerHarness: Sendable {
         _ body: (SchedulerHarness) async throws -> T
     ) async throws -> T {
         try await TestRedis.withClient(poolSize: poolSize) { client, namespace in
-            let keys = try ConveyorKeys(namespace: namespace, partitionCount: partitionCount)
+            let keys = try ConveyorKeys(namespace: namespace, partitionCount: partitionCount, partitionTags: TestRedis.partitionTags)
             let clock = TestClock(milliseconds: startMilliseconds)
             var configuration = JobScheduler.Configuration(keys: keys)
             configuration.testClock = { clock.now }

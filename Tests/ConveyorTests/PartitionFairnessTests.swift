@@ -23,7 +23,7 @@ struct PartitionFairnessTests {
     @Test("with a backlog in every partition, claims rotate over the partitions: none waits until another is drained")
     func noPartitionStarves() async throws {
         try await TestRedis.withClient { client, ns in
-            let keys = try ConveyorKeys(namespace: ns, partitionCount: 4)
+            let keys = try ConveyorKeys(namespace: ns, partitionCount: 4, partitionTags: TestRedis.partitionTags)
             let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
             // 40 sleeping jobs per partition, all due now, before the pool starts.
             try await scheduler.scheduleJobs(Self.backlog(perPartition: 40, keys: keys))

@@ -11,13 +11,13 @@ import Testing
 @Suite("Schedule commands per call", .serialized)
 struct ScheduleCommandCountTests {
     static func deltas(
-        _ client: RedisClient, _ commands: [String], around body: () async throws -> Void
+        _ client: RedisClient, _ commands: [String], serverOf key: String, around body: () async throws -> Void
     ) async throws -> [String: Int] {
         var before: [String: Int] = [:]
-        for command in commands { before[command] = try await StaleIndexTests.calls(client, command) }
+        for command in commands { before[command] = try await StaleIndexTests.calls(client, command, serverOf: key) }
         try await body()
         var result: [String: Int] = [:]
-        for command in commands { result[command] = try await StaleIndexTests.calls(client, command) - before[command]! }
+        for command in commands { result[command] = try await StaleIndexTests.calls(client, command, serverOf: key) - before[command]! }
         return result
     }
 
@@ -27,7 +27,7 @@ struct ScheduleCommandCountTests {
             // The first call also checks the namespace's layout (an HMGET): not counted.
             _ = try await h.scheduler.scheduleJob(WorkerJobConfig(SendEmailTestJob.self, userId: 1_000, data: .init(to: "u", subject: "s")))
             let configs = (1...100).map { WorkerJobConfig(SendEmailTestJob.self, userId: $0, data: .init(to: "u", subject: "s")) }
-            let counts = try await Self.deltas(h.client, ["hget", "hmget", "hlen"]) {
+            let counts = try await Self.deltas(h.client, ["hget", "hmget", "hlen"], serverOf: h.keys.partition(0).due) {
                 _ = try await h.scheduler.scheduleJobs(configs)
             }
             #expect(counts == ["hget": 1, "hmget": 1, "hlen": 1], "\(counts)")
@@ -73,14 +73,14 @@ struct ScheduleCommandCountTests {
         try await SchedulerHarness.run { h in
             let p = h.keys.partition(0)
             _ = try await h.scheduler.scheduleJob(WorkerJobConfig(SendEmailTestJob.self, userId: 1_000, data: .init(to: "u", subject: "s")))
-            let short = try await Self.deltas(h.client, ["lpush", "ltrim"]) {
+            let short = try await Self.deltas(h.client, ["lpush", "ltrim"], serverOf: h.keys.partition(0).due) {
                 _ = try await h.scheduler.scheduleJob(WorkerJobConfig(SendEmailTestJob.self, userId: 1, data: .init(to: "u", subject: "s")))
             }
             #expect(short == ["lpush": 1, "ltrim": 0], "\(short)")
             let have = try #require(try await h.client.send("LLEN", p.wake).int)
             _ = try await h.client.send(RedisCommand("RPUSH", argumentList: [p.wake] + Array(repeating: "1", count: 1000 - have)))
             #expect(try await h.client.send("LLEN", p.wake).int == 1000)
-            let long = try await Self.deltas(h.client, ["lpush", "ltrim"]) {
+            let long = try await Self.deltas(h.client, ["lpush", "ltrim"], serverOf: h.keys.partition(0).due) {
                 _ = try await h.scheduler.scheduleJob(WorkerJobConfig(SendEmailTestJob.self, userId: 2, data: .init(to: "u", subject: "s")))
             }
             #expect(long == ["lpush": 1, "ltrim": 1], "\(long)")

@@ -8,9 +8,9 @@ import Testing
 /// a schedule finds its pair's stale jobs without looking at every stale job.
 @Suite("Stale running jobs index", .serialized)
 struct StaleIndexTests {
-    /// Calls of `command` the server has run so far (scripts' calls included).
-    static func calls(_ client: RedisClient, _ command: String) async throws -> Int {
-        let info = try #require(try await client.send("INFO", "commandstats").string)
+    /// Calls of `command` the server holding `key` has run so far (scripts' calls included).
+    static func calls(_ client: RedisClient, _ command: String, serverOf key: String) async throws -> Int {
+        let info = try await TestRedis.info(client, "commandstats", serverOf: key)
         guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):") }),
             let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first.flatMap({ Int($0) })
         else { return 0 }
@@ -30,18 +30,18 @@ struct StaleIndexTests {
             }
             h.clock.advance(milliseconds: 2 * 3_600_000)
 
-            let beforeSweep = try await Self.calls(h.client, "hmget")
+            let beforeSweep = try await Self.calls(h.client, "hmget", serverOf: h.keys.partition(0).due)
             let first = try await h.scheduler.scheduleJob(WorkerJobConfig(SendEmailTestJob.self, userId: 1, data: .init(to: "u", subject: "new")))
-            let sweep = try await Self.calls(h.client, "hmget") - beforeSweep
+            let sweep = try await Self.calls(h.client, "hmget", serverOf: h.keys.partition(0).due) - beforeSweep
             #expect(sweep >= count && sweep <= count + 10, "the first schedule after the jobs went stale read each once: \(sweep) HMGETs")
             #expect(try await h.requireJob(jobs[0].id).resultJSON == replacedResult(by: first.id))
 
             for user in 2...11 {
-                let before = try await Self.calls(h.client, "hmget")
+                let before = try await Self.calls(h.client, "hmget", serverOf: h.keys.partition(0).due)
                 let new = try await h.scheduler.scheduleJob(
                     WorkerJobConfig(SendEmailTestJob.self, userId: user, data: .init(to: "u", subject: "new"))
                 )
-                let reads = try await Self.calls(h.client, "hmget") - before
+                let reads = try await Self.calls(h.client, "hmget", serverOf: h.keys.partition(0).due) - before
                 #expect(reads <= 6, "user \(user): \(reads) HMGETs")
                 #expect(try await h.requireJob(jobs[user - 1].id).resultJSON == replacedResult(by: new.id))
             }

@@ -49,3 +49,10 @@ enum TestSeed {
         var description: String { "\(TestSeed.environmentVariable)=\(text) is not a UInt64 (decimal, or hex with 0x)" }
     }
 }
+
+extension TestRedis {
+    /// The partition tags for test namespaces with several partitions:
+    /// slot-spread on a cluster (`CONVEYOR_TEST_REDIS=cluster`), so the
+    /// partitions land on different masters; the default, indexed, otherwise.
+    static var partitionTags: ConveyorKeys.PartitionTags { isCluster ? .slotSpread : .indexed }
+}
