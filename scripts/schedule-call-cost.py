@@ -38,13 +38,7 @@ def main():
     keys = [PREFIX + name for name in ["seq", "job:", "due", "pending", "running", "leases", "finished", "wake", "stale"]]
 
     def clean():
-        cursor = b"0"
-        while True:
-            cursor, found = redis.call("SCAN", cursor, "MATCH", PREFIX + "*", "COUNT", 1000)
-            if found:
-                redis.call("UNLINK", *found)
-            if cursor == b"0":
-                return
+        script_cost.unlink_prefix(redis, PREFIX)
 
     def cpu():
         if not options.pid:

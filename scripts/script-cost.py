@@ -75,6 +75,17 @@ class Redis:
         return self.read()
 
 
+def unlink_prefix(redis, prefix):
+    """Deletes every key starting with `prefix` (SCAN, never KEYS: the server may be shared)."""
+    cursor = b"0"
+    while True:
+        cursor, found = redis.call("SCAN", cursor, "MATCH", prefix + "*", "COUNT", 1000)
+        if found:
+            redis.call("UNLINK", *found)
+        if cursor == b"0":
+            return
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -99,13 +110,7 @@ def main():
     jobs, batch = options.jobs, options.batch
 
     def clean():
-        cursor = b"0"
-        while True:
-            cursor, found = redis.call("SCAN", cursor, "MATCH", PREFIX + "*", "COUNT", 1000)
-            if found:
-                redis.call("UNLINK", *found)
-            if cursor == b"0":
-                return
+        unlink_prefix(redis, PREFIX)
 
     def script(name, script_keys, args):
         return redis.call("EVALSHA", sha[name], len(script_keys), *script_keys, *args)
