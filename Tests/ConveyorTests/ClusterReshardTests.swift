@@ -215,7 +215,9 @@ struct ClusterReshardTests {
         return (echo, flaky)
     }
 
-    @Test("the mover refuses, changing nothing: unknown partition or node, a replica, the owner itself, a slot already migrating, a paused partition")
+    @Test(
+        "the mover refuses, changing nothing: a single Redis, unknown partition or node, a replica, the owner itself, a slot already migrating, a paused partition"
+    )
     func refusals() async throws {
         try await ClusterRunTests.withCluster { client, ns in
             let keys = try ConveyorKeys(namespace: ns, partitionCount: 3, partitionTags: .slotSpread)
@@ -251,19 +253,55 @@ struct ClusterReshardTests {
             _ = try await client.send(RedisCommand("DEL", routingKey: paused, arguments: [paused]))
 
             #expect(try await Self.owner(of: slot, client: client)?.id == owner.id, "the slot did not move")
-            // A single Redis: nothing to move.
-            if let url = ProcessInfo.processInfo.environment["REDIS_URL"], !url.isEmpty {
-                let single = RedisClient(configuration: try RedisConfiguration(url: url))
-                await #expect {
-                    _ = try await ClusterPartitionMover(client: single, keys: keys).move(partition: 0, to: other.id)
-                } throws: { error in
-                    (error as? ConveyorError)?.code == .invalidState && "\(error)".contains("not a Redis Cluster")
-                }
-                await single.shutdown()
+            // A single Redis (the check needs no connection): nothing to move.
+            let single = RedisClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:1"))
+            await #expect {
+                _ = try await ClusterPartitionMover(client: single, keys: keys).move(partition: 0, to: other.id)
+            } throws: { error in
+                (error as? ConveyorError)?.code == .invalidState && "\(error)".contains("not a Redis Cluster")
             }
+            await single.shutdown()
             let own = ClusterPartitionMover.parseNodes(try await client.send(RedisCommand("CLUSTER", "NODES"), to: owner.node).string ?? "")
             #expect(own.first { $0.flags.contains("myself") }?.migrating.isEmpty == true, "the slot is stable")
             #expect(try await client.send(RedisCommand("EXISTS", routingKey: paused, arguments: [paused])).int == 0, "not paused")
+        }
+    }
+
+    @Test("a move a crashed mover left half-done (paused, slot MIGRATING/IMPORTING, some keys moved) is resumed by the same move")
+    func resumesHalfDoneMove() async throws {
+        try await ClusterRunTests.withCluster { client, ns in
+            let keys = try ConveyorKeys(namespace: ns, partitionCount: 3, partitionTags: .slotSpread)
+            let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
+            let ids = try await scheduler.scheduleJobs((1...60).map { WorkerJobConfig(WorkerEchoJob.self, userId: $0, delay: .seconds(3600), data: .null) })
+                .map(\.id).filter { keys.partition(ofJob: $0).index == 0 }
+            let partition = keys.partition(0)
+            let slot = RedisCluster.slot(forKey: partition.prefix)
+            let source = try #require(try await Self.owner(of: slot, client: client))
+            let masters = try await client.clusterMasters()
+            let target = try #require(masters.first { $0.id != source.id })
+            guard case .tcp(let host, let port) = target.endpoint else {
+                Issue.record("unexpected endpoint \(target.endpoint)")
+                return
+            }
+            // What a mover that died after its first MIGRATE leaves behind.
+            _ = try await client.send(RedisCommand("SET", routingKey: partition.paused, arguments: [partition.paused, "crashed", "PX", 60_000]))
+            _ = try await client.send(RedisCommand("CLUSTER", "SETSLOT", slot, "IMPORTING", source.id), to: target)
+            _ = try await client.send(RedisCommand("CLUSTER", "SETSLOT", slot, "MIGRATING", target.id), to: source.node)
+            let some =
+                try await client.send(RedisCommand("CLUSTER", "GETKEYSINSLOT", slot, 20), to: source.node).array?.compactMap(\.string)
+                .filter { $0 != partition.paused }.prefix(5) ?? []
+            #expect(!some.isEmpty)
+            _ = try await client.send(RedisCommand("MIGRATE", argumentList: [host, String(port), "", "0", "5000", "KEYS"] + some), to: source.node)
+
+            let mover = ClusterPartitionMover(client: client, keys: keys)
+            let move = try await mover.move(partition: 0, to: "\(host):\(port)")
+            #expect(move.resumed && move.to.id == target.id && move.keysMoved > 0)
+            #expect(try await Self.owner(of: slot, client: client)?.id == target.id)
+            #expect(try await client.send(RedisCommand("EXISTS", routingKey: partition.paused, arguments: [partition.paused])).int == 0)
+            #expect(try await client.send(RedisCommand("CLUSTER", "COUNTKEYSINSLOT", slot), to: source.node).int == 0)
+            #expect(try await JobInspector(client: client, keys: keys).jobs(ids: ids).count == ids.count, "every job of the partition is there")
+            let back = try await mover.move(partition: 0, to: source.id)
+            #expect(!back.resumed && back.to.id == source.id)
         }
     }
 
@@ -293,7 +331,7 @@ struct ClusterReshardTests {
         }
     }
 
-    @Test("cluster-move-partition moves a partition and back through the CLI; refuses on a single Redis")
+    @Test("cluster-move-partition moves a partition away and back through the CLI (by node id, then by host:port)")
     func cliCommand() async throws {
         try await ClusterRunTests.withCluster { client, ns in
             let keys = try ConveyorKeys(namespace: ns, partitionCount: 3, partitionTags: .slotSpread)
