@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Redis time per `scheduleJobs` call, at a given number of jobs per call.
 
-Loads lua/scheduleJobs-9.lua (includes expanded as scripts/script-cost.py does; LUA_DIR
+Loads lua/scheduleJobs-<N>.lua (includes expanded as scripts/script-cost.py does; LUA_DIR
 points at another lua/ to compare a variant without a build), then runs --jobs jobs
 through it, --per jobs per call, each call with now = "" (Redis's clock, as production
 callers send) and a distinct userId per job, and prints the script's time per call and
@@ -34,8 +34,11 @@ def main():
     parser.add_argument("--pid", type=int, default=0, help="redis-server's pid, for its CPU time (optional)")
     options = parser.parse_args()
     redis = script_cost.Redis(options.host, options.port)
-    sha = redis.call("SCRIPT", "LOAD", script_cost.expand("scheduleJobs-9.lua", set()))
+    name = next(n for n in os.listdir(script_cost.LUA_DIR) if re.fullmatch(r"scheduleJobs-\d+\.lua", n))
+    sha = redis.call("SCRIPT", "LOAD", script_cost.expand(name, set()))
     keys = [PREFIX + name for name in ["seq", "job:", "due", "pending", "running", "leases", "finished", "wake", "stale"]]
+    # scheduleJobs-10 also declares the partition's pause key (docs/cluster.md §7).
+    keys += [PREFIX + "paused"] if name == "scheduleJobs-10.lua" else []
 
     def clean():
         script_cost.unlink_prefix(redis, PREFIX)

@@ -99,9 +99,11 @@ def main():
     scripts = {name.split("-")[0]: expand(name, set()) for name in files}
     # The contract changed with issue 10 (claim tokens, interruptions): measure
     # either layout, so LUA_DIR can point at an older lua/ for a comparison.
-    token_claims = "claimJobs-8.lua" in files or "claimJobs-9.lua" in files
+    # Issue 13: every partition script declares the pause key last (docs/cluster.md §7).
+    paused = [PREFIX + "paused"] if "claimJobs-10.lua" in files else []
+    token_claims = "claimJobs-8.lua" in files or "claimJobs-9.lua" in files or bool(paused)
     # Issue 11: stale and failed indexes, retry limits (two more fields per job).
-    layout11 = "claimJobs-9.lua" in files
+    layout11 = "claimJobs-9.lua" in files or bool(paused)
     sha = {name: redis.call("SCRIPT", "LOAD", source) for name, source in scripts.items()}
     keys = {name: PREFIX + name for name in [
         "seq", "due", "pending", "running", "leases", "finished", "wake", "archiving", "parked", "failed", "stale"]}
@@ -139,7 +141,7 @@ def main():
             args = [now, 3_600_000, 1, 0, min(100, count - first)]
             for user in range(first, min(first + 100, count)):
                 args += [job_type, user, "", due, "", "", "", "", "", "", ""] + (["", ""] if layout11 else [])
-            script("scheduleJobs", every + ([keys["stale"]] if layout11 else []), args)
+            script("scheduleJobs", every + ([keys["stale"]] if layout11 else []) + paused, args)
 
     if options.future:
         print(f"scheduling {options.future} jobs due tomorrow first")
@@ -157,7 +159,7 @@ def main():
                 token += 1
                 claim_keys += [keys["parked"], PREFIX + "claims:script-cost-worker"] + ([keys["finished"]] if layout11 else [])
                 claim_args += [token] + ([token - 1] if token > 1 else [])
-            reply = script("claimJobs", claim_keys, claim_args)
+            reply = script("claimJobs", claim_keys + paused, claim_args)
             header = 2 if token_claims else 1
             if len(reply) <= header:
                 return
@@ -170,7 +172,7 @@ def main():
             args += ([7 * 86_400_000, 10_000] if layout11 else []) + [len(ids)]
             for job in ids:
                 args += [job, 1, "", ""]
-            script("completeJobs", every + ([keys["failed"], keys["stale"]] if layout11 else []), args)
+            script("completeJobs", every + ([keys["failed"], keys["stale"]] if layout11 else []) + paused, args)
 
     split = [0, 0, 0]
     plain_hgetall = [0]
@@ -183,10 +185,10 @@ def main():
     def archive():
         archive_keys = [keys["job"], keys["finished"], keys["archiving"]]
         # deleteArchivedJobs-4 also removes the jobs' `failed` entries.
-        delete_keys = archive_keys + ([keys["failed"]] if "deleteArchivedJobs-4.lua" in files else [])
+        delete_keys = archive_keys + ([keys["failed"]] if "deleteArchivedJobs-4.lua" in files or paused else []) + paused
         while True:
             before = stats()[1]
-            reply = script("claimArchiveBatch", archive_keys, [now + 10, "script-cost-archiver", batch])
+            reply = script("claimArchiveBatch", archive_keys + paused, [now + 10, "script-cost-archiver", batch])
             split[0] += stats()[1] - before
             ids = reply[3:]  # resumed, nextRemoveAt, now, ids...
             if not ids:

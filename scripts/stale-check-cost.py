@@ -19,7 +19,7 @@ r = sc.Redis("127.0.0.1", port)
 P = "stalecost:{p0}:"
 name = [n for n in os.listdir(lua_dir) if n.startswith("scheduleJobs-")][0]
 sha = r.call("SCRIPT", "LOAD", sc.expand(name, set()))
-keys = [P + k for k in ["seq", "job:", "due", "pending", "running", "leases", "finished", "wake"]] + ([P + "stale"] if layout11 else [])
+keys = [P + k for k in ["seq", "job:", "due", "pending", "running", "leases", "finished", "wake"]] + ([P + "stale"] if layout11 else []) + ([P + "paused"] if name == "scheduleJobs-10.lua" else [])
 cursor = b"0"
 while True:
     cursor, found = r.call("SCAN", cursor, "MATCH", P + "*", "COUNT", 1000)

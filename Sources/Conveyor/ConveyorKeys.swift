@@ -83,6 +83,10 @@ public struct ConveyorKeys: Sendable, Hashable {
         public var stale: String { prefix + "stale" }
         /// HASH job id → identity of the archiver that claimed it.
         public var archiving: String { prefix + "archiving" }
+        /// STRING, present while the partition's slot moves to another master
+        /// (`conveyor cluster-move-partition`, with a safety TTL): every script that touches
+        /// the partition checks it first and answers `TRYAGAIN` (docs/cluster.md §7).
+        public var paused: String { prefix + "paused" }
 
         /// HASH of one minute's completions in this partition, `<prefix>stats:<minute>`
         /// (minute = Redis time in ms / 60000): fields `ok`, `failed`, `interrupted`.

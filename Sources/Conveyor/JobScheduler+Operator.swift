@@ -57,7 +57,7 @@ extension JobScheduler {
     /// Deletes a finished job from Redis before the archiver takes it: it
     /// will not appear in the history log. Pending and running jobs, and jobs
     /// an archiver is writing, are left alone (one atomic script,
-    /// `lua/deleteFinishedJob-4.lua`).
+    /// `lua/deleteFinishedJob-5.lua`).
     /// - Throws: ``ConveyorError`` (`redis`).
     public func deleteFinishedJob(id: Int) async throws(ConveyorError) -> DeleteOutcome {
         guard id > 0 else { return .notFound }

@@ -6,7 +6,7 @@ import Tracing
 
 /// Schedules jobs and reads them back.
 ///
-/// Every write is one Lua script call (`lua/scheduleJobs-9.lua`), which first
+/// Every write is one Lua script call (`lua/scheduleJobs-10.lua`), which first
 /// cancels every *matching pending* job — same type and user, and not started,
 /// or started more than ``Configuration/staleAfter`` ago and not finished —
 /// and then inserts the new job, atomically. Concurrent schedulers for one

@@ -74,7 +74,10 @@ struct ConveyorCommand: AsyncParsableCommand {
             WorkerCommand.self, ScheduleCommand.self, CronCommand.self, JobsCommand.self, PingCommand.self,
         ]
         if DemoCommand.jobTypes.isSubset(of: environment.jobTypeNames) { subcommands.append(DemoCommand.self) }
-        subcommands += [ArchiverCommand.self, HistoryCommand.self, StatsCommand.self, DashboardCommand.self, ClusterStatusCommand.self]
+        subcommands += [
+            ArchiverCommand.self, HistoryCommand.self, StatsCommand.self, DashboardCommand.self, ClusterStatusCommand.self,
+            ClusterMovePartitionCommand.self, ClusterPausePartitionCommand.self, ClusterResumePartitionCommand.self,
+        ]
         return CommandConfiguration(
             commandName: environment.name,
             abstract: "Redis-backed background jobs: schedule, inspect and run them.",

@@ -4,7 +4,7 @@ import ConveyorRedis
 /// (`KEYS[n] <name>`).
 enum ScriptKey: String, Sendable {
     case seq, jobPrefix, due, pending, running, leases, finished, wake
-    case parked, suspects, claims, archiving, archivers, failed, stale
+    case parked, suspects, claims, archiving, archivers, failed, stale, paused
 }
 
 /// One script of `lua/` and the `KEYS` it takes, in order: the Swift half of
@@ -44,44 +44,44 @@ struct ScriptSignature: Sendable {
 
     static let scheduleJobs = ScriptSignature(
         LuaScripts.scheduleJobs, keyCount: LuaScripts.scheduleJobsKeyCount,
-        keys: [.seq, .jobPrefix, .due, .pending, .running, .leases, .finished, .wake, .stale]
+        keys: [.seq, .jobPrefix, .due, .pending, .running, .leases, .finished, .wake, .stale, .paused]
     )
     static let claimJobs = ScriptSignature(
         LuaScripts.claimJobs, keyCount: LuaScripts.claimJobsKeyCount,
-        keys: [.jobPrefix, .due, .pending, .running, .leases, .wake, .parked, .claims, .finished]
+        keys: [.jobPrefix, .due, .pending, .running, .leases, .wake, .parked, .claims, .finished, .paused]
     )
     static let completeJobs = ScriptSignature(
         LuaScripts.completeJobs, keyCount: LuaScripts.completeJobsKeyCount,
-        keys: [.seq, .jobPrefix, .due, .pending, .running, .leases, .finished, .wake, .failed, .stale]
+        keys: [.seq, .jobPrefix, .due, .pending, .running, .leases, .finished, .wake, .failed, .stale, .paused]
     )
     static let renewLeases = ScriptSignature(
-        LuaScripts.renewLeases, keyCount: LuaScripts.renewLeasesKeyCount, keys: [.jobPrefix, .running, .leases]
+        LuaScripts.renewLeases, keyCount: LuaScripts.renewLeasesKeyCount, keys: [.jobPrefix, .running, .leases, .paused]
     )
     static let recoverJobs = ScriptSignature(
         LuaScripts.recoverJobs, keyCount: LuaScripts.recoverJobsKeyCount,
-        keys: [.seq, .jobPrefix, .due, .pending, .running, .leases, .finished, .wake, .suspects, .failed, .stale]
+        keys: [.seq, .jobPrefix, .due, .pending, .running, .leases, .finished, .wake, .suspects, .failed, .stale, .paused]
     )
     static let releaseJobs = ScriptSignature(
         LuaScripts.releaseJobs, keyCount: LuaScripts.releaseJobsKeyCount,
-        keys: [.jobPrefix, .due, .pending, .running, .leases, .finished, .parked]
+        keys: [.jobPrefix, .due, .pending, .running, .leases, .finished, .parked, .paused]
     )
     static let cancelJob = ScriptSignature(
-        LuaScripts.cancelJob, keyCount: LuaScripts.cancelJobKeyCount, keys: [.jobPrefix, .due, .pending, .running, .leases, .finished]
+        LuaScripts.cancelJob, keyCount: LuaScripts.cancelJobKeyCount, keys: [.jobPrefix, .due, .pending, .running, .leases, .finished, .paused]
     )
     static let deleteFinishedJob = ScriptSignature(
         LuaScripts.deleteFinishedJob, keyCount: LuaScripts.deleteFinishedJobKeyCount,
-        keys: [.jobPrefix, .finished, .archiving, .failed]
+        keys: [.jobPrefix, .finished, .archiving, .failed, .paused]
     )
-    static let getJobs = ScriptSignature(LuaScripts.getJobs, keyCount: LuaScripts.getJobsKeyCount, keys: [.jobPrefix])
+    static let getJobs = ScriptSignature(LuaScripts.getJobs, keyCount: LuaScripts.getJobsKeyCount, keys: [.jobPrefix, .paused])
     static let claimArchiveBatch = ScriptSignature(
-        LuaScripts.claimArchiveBatch, keyCount: LuaScripts.claimArchiveBatchKeyCount, keys: [.jobPrefix, .finished, .archiving]
+        LuaScripts.claimArchiveBatch, keyCount: LuaScripts.claimArchiveBatchKeyCount, keys: [.jobPrefix, .finished, .archiving, .paused]
     )
     static let deleteArchivedJobs = ScriptSignature(
         LuaScripts.deleteArchivedJobs, keyCount: LuaScripts.deleteArchivedJobsKeyCount,
-        keys: [.jobPrefix, .finished, .archiving, .failed]
+        keys: [.jobPrefix, .finished, .archiving, .failed, .paused]
     )
     static let releaseArchiveClaims = ScriptSignature(
-        LuaScripts.releaseArchiveClaims, keyCount: LuaScripts.releaseArchiveClaimsKeyCount, keys: [.archiving]
+        LuaScripts.releaseArchiveClaims, keyCount: LuaScripts.releaseArchiveClaimsKeyCount, keys: [.archiving, .paused]
     )
     static let bindArchiver = ScriptSignature(LuaScripts.bindArchiver, keyCount: LuaScripts.bindArchiverKeyCount, keys: [.archivers])
 
@@ -109,6 +109,7 @@ extension ConveyorKeys.Partition {
         case .archiving: archiving
         case .failed: failed
         case .stale: stale
+        case .paused: paused
         case .claims:
             // Only claimJobs takes it, always with a worker id.
             claims(workerId: workerId ?? "")

@@ -24,6 +24,7 @@
       KEYS[5] leases    ZSET    id -> lease expiry ms
       KEYS[6] finished  ZSET    id -> removeAt ms
       KEYS[7] parked    HASH    id -> type, jobs released because no worker knew their type
+      KEYS[8] paused    STRING  set while the slot moves: every call answers TRYAGAIN (includes/checkPaused)
 
       ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] workerId          id of the releasing worker
@@ -37,6 +38,8 @@
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
+--- @include "checkPaused"
+checkPaused(KEYS[8])
 
 local keys = {
   jobPrefix = KEYS[1], due = KEYS[2], pending = KEYS[3],

@@ -28,6 +28,7 @@
       KEYS[7] parked    HASH    id -> type, jobs released because no worker knew their type
       KEYS[8] claims    HASH    this worker's claims in flight: token -> space-separated ids
       KEYS[9] finished  ZSET    id -> removeAt ms (a due job whose hash lacks t or u goes here)
+      KEYS[10] paused   STRING  set while the slot moves: every call answers TRYAGAIN (includes/checkPaused)
 
       ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] workerId          id of the claiming worker (keep it <= 64 bytes)
@@ -52,6 +53,8 @@
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
+--- @include "checkPaused"
+checkPaused(KEYS[10])
 
 local jobPrefix = KEYS[1]
 local dueKey = KEYS[2]

@@ -13,6 +13,7 @@
       KEYS[1] jobPrefix         prefix of job hashes, e.g. "conveyor:{p0}:job:" (not a key)
       KEYS[2] finished  ZSET    id -> removeAt ms
       KEYS[3] archiving HASH    id -> archiverId of the claim
+      KEYS[4] paused    STRING  set while the slot moves: every call answers TRYAGAIN (includes/checkPaused)
 
       ARGV[1] now               ms since epoch; jobs with removeAt <= now are due. "" = Redis's
                                 clock (TIME), as production callers send; tests only pass one
@@ -33,6 +34,8 @@
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
+--- @include "checkPaused"
+checkPaused(KEYS[4])
 
 local jobPrefix = KEYS[1]
 local finishedKey = KEYS[2]

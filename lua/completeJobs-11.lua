@@ -28,6 +28,7 @@
       KEYS[8] wake      LIST    wake-up markers
       KEYS[9] failed    ZSET    id -> finished ms, the failed jobs kept (includes/keepFailed)
       KEYS[10] stale    HASH    "<type>:<userId>" -> ids of running jobs started before "@swept" (includes/sweepStaleRunning)
+      KEYS[11] paused   STRING  set while the slot moves: every call answers TRYAGAIN (includes/checkPaused)
 
       ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] staleAfterMs      ms (replace rule of the follow-ups)
@@ -53,6 +54,8 @@
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
+--- @include "checkPaused"
+checkPaused(KEYS[11])
 
 local keys = {
   seq = KEYS[1], jobPrefix = KEYS[2], due = KEYS[3], pending = KEYS[4],

@@ -10,6 +10,7 @@
       KEYS[2] finished  ZSET    id -> removeAt ms
       KEYS[3] archiving HASH    id -> archiverId of the claim
       KEYS[4] failed    ZSET    id -> finished ms, the failed jobs kept (includes/keepFailed)
+      KEYS[5] paused    STRING  set while the slot moves: every call answers TRYAGAIN (includes/checkPaused)
 
       ARGV[1] id                job id
 
@@ -19,6 +20,8 @@
       error "ERR conveyor: ..." when an argument is invalid
 ]]
 local rcall = redis.call
+--- @include "checkPaused"
+checkPaused(KEYS[5])
 
 local keys = {jobPrefix = KEYS[1], finished = KEYS[2], archiving = KEYS[3], failed = KEYS[4]}
 

@@ -8,6 +8,7 @@
 
     Input:
       KEYS[1] archiving HASH    id -> archiverId of the claim
+      KEYS[2] paused    STRING  set while the slot moves: every call answers TRYAGAIN (includes/checkPaused)
 
       ARGV[1] archiverId        the archiver whose claims are released
 
@@ -16,6 +17,8 @@
       error "ERR conveyor: ..." when archiverId is empty
 ]]
 local rcall = redis.call
+--- @include "checkPaused"
+checkPaused(KEYS[2])
 
 local archivingKey = KEYS[1]
 

@@ -36,6 +36,7 @@
       KEYS[9] suspects  ZSET    id -> when its lease was first seen expired, ms
       KEYS[10] failed   ZSET    id -> finished ms, the failed jobs kept (includes/keepFailed)
       KEYS[11] stale    HASH    "<type>:<userId>" -> ids of running jobs started before "@swept" (includes/sweepStaleRunning)
+      KEYS[12] paused   STRING  set while the slot moves: every call answers TRYAGAIN (includes/checkPaused)
 
       ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] staleAfterMs      ms (replace rule of the follow-ups)
@@ -60,6 +61,8 @@
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
+--- @include "checkPaused"
+checkPaused(KEYS[12])
 
 local keys = {
   seq = KEYS[1], jobPrefix = KEYS[2], due = KEYS[3], pending = KEYS[4],

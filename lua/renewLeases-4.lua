@@ -9,6 +9,7 @@
       KEYS[1] jobPrefix         prefix of job hashes, e.g. "conveyor:{p0}:job:" (not a key)
       KEYS[2] running   ZSET    id -> started ms
       KEYS[3] leases    ZSET    id -> lease expiry ms
+      KEYS[4] paused    STRING  set while the slot moves: every call answers TRYAGAIN (includes/checkPaused)
 
       ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] workerId          id of the renewing worker
@@ -24,6 +25,8 @@
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
+--- @include "checkPaused"
+checkPaused(KEYS[4])
 
 local jobPrefix = KEYS[1]
 local runningKey = KEYS[2]

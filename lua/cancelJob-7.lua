@@ -10,6 +10,7 @@
       KEYS[4] running   ZSET    id -> started ms
       KEYS[5] leases    ZSET    id -> lease expiry ms
       KEYS[6] finished  ZSET    id -> removeAt ms
+      KEYS[7] paused    STRING  set while the slot moves: every call answers TRYAGAIN (includes/checkPaused)
 
       ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] id                job id
@@ -21,6 +22,8 @@
       error "ERR conveyor: ..." when an argument is invalid
 ]]
 local rcall = redis.call
+--- @include "checkPaused"
+checkPaused(KEYS[7])
 
 local keys = {
   jobPrefix = KEYS[1], due = KEYS[2], pending = KEYS[3],

@@ -17,6 +17,7 @@
       KEYS[7] finished  ZSET    id -> removeAt ms
       KEYS[8] wake      LIST    wake-up markers
       KEYS[9] stale     HASH    "<type>:<userId>" -> ids of running jobs started before "@swept" (includes/sweepStaleRunning)
+      KEYS[10] paused   STRING  set while the slot moves: every call answers TRYAGAIN (includes/checkPaused)
 
       ARGV[1] now               ms since epoch; "" = Redis's clock (TIME); tests only pass one
       ARGV[2] staleAfterMs      ms; a job started longer ago than this and not finished counts as pending
@@ -51,6 +52,8 @@
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
+--- @include "checkPaused"
+checkPaused(KEYS[10])
 
 local keys = {
   seq = KEYS[1], jobPrefix = KEYS[2], due = KEYS[3], pending = KEYS[4],

@@ -11,6 +11,7 @@
       KEYS[2] finished  ZSET    id -> removeAt ms
       KEYS[3] archiving HASH    id -> archiverId of the claim
       KEYS[4] failed    ZSET    id -> finished ms, the failed jobs kept (includes/keepFailed)
+      KEYS[5] paused    STRING  set while the slot moves: every call answers TRYAGAIN (includes/checkPaused)
 
       ARGV[1] archiverId        the archiver that claimed the jobs
       ARGV[2...] id             job ids, 0 ..= 1000
@@ -22,6 +23,8 @@
       error "ERR conveyor: ..." when an argument is invalid (nothing is written then)
 ]]
 local rcall = redis.call
+--- @include "checkPaused"
+checkPaused(KEYS[5])
 
 local jobPrefix = KEYS[1]
 local finishedKey = KEYS[2]

@@ -5,6 +5,7 @@
 
     Input:
       KEYS[1] jobPrefix         prefix of job hashes, e.g. "conveyor:{p0}:job:" (not a key)
+      KEYS[2] paused    STRING  set while the slot moves: every call answers TRYAGAIN (includes/checkPaused)
 
       ARGV[1...] id             job ids (zero or more)
 
@@ -16,6 +17,8 @@
       error "ERR conveyor: ..." when an id is not an integer
 ]]
 local rcall = redis.call
+--- @include "checkPaused"
+checkPaused(KEYS[2])
 
 local jobPrefix = KEYS[1]
 
