@@ -253,6 +253,55 @@ struct ClusterRunTests {
         }
     }
 
+    @Test("WAIT 1 on the cluster: a replica acknowledges every scheduling call, single and bulk (prints the producer's jobs/s with and without)")
+    func replicaAcknowledgementCost() async throws {
+        let single = ProcessInfo.processInfo.environment["CONVEYOR_CLUSTER_WAIT_COST_JOBS"].flatMap(Int.init) ?? 200
+        try await Self.withCluster { client, ns in
+            let keys = try ConveyorKeys(namespace: ns, partitionCount: 6, partitionTags: .slotSpread)
+            var rates: [Int: [(single: Int, bulk: Int)]] = [0: [], 1: []]
+            var nextUser = 1
+            // Interleaved, so load from other processes on this machine hits both alike.
+            for acks in [0, 1, 0, 1] {
+                var configuration = JobScheduler.Configuration(keys: keys)
+                configuration.replicaAcknowledgements = acks
+                configuration.replicaTimeout = .seconds(5)
+                let scheduler = JobScheduler(client: client, configuration: configuration)
+                let one = try await Self.produce(scheduler, users: nextUser..<nextUser + single, perCall: 1)
+                nextUser += single
+                let bulk = try await Self.produce(scheduler, users: nextUser..<nextUser + single * 10, perCall: 100)
+                nextUser += single * 10
+                #expect(one.short == 0 && bulk.short == 0, "calls reported not replicated: \(one.short) single, \(bulk.short) bulk")
+                #expect(one.reported == (acks > 0) && bulk.reported == (acks > 0), "a replication report exactly when asked for")
+                rates[acks]!.append((one.jobsPerSecond, bulk.jobsPerSecond))
+            }
+            print(
+                "cluster WAIT cost: \(single) single calls, \(single * 10) jobs in calls of 100, per round (jobs/s): "
+                    + "without WAIT \(rates[0]!.map { "\($0.single) single, \($0.bulk) bulk" }.joined(separator: "; ")); "
+                    + "with WAIT 1 \(rates[1]!.map { "\($0.single) single, \($0.bulk) bulk" }.joined(separator: "; "))"
+            )
+        }
+    }
+
+    /// Schedules one job per user of `users`, `perCall` per awaited call; the
+    /// calls that came back short of replicas, whether a report came, and jobs/s.
+    static func produce(
+        _ scheduler: JobScheduler, users: Range<Int>, perCall: Int
+    ) async throws -> (short: Int, reported: Bool, jobsPerSecond: Int) {
+        var short = 0
+        var reported = true
+        let start = ContinuousClock.now
+        for first in stride(from: users.lowerBound, to: users.upperBound, by: perCall) {
+            let configs = (first..<min(first + perCall, users.upperBound)).map {
+                WorkerJobConfig(WorkerEchoJob.self, userId: $0, data: .integer(Int64($0)))
+            }
+            let scheduled = try await scheduler.scheduleJobsReportingReplication(configs)
+            if scheduled.replication == nil { reported = false }
+            if scheduled.replication?.isReplicated == false { short += 1 }
+        }
+        let seconds = (ContinuousClock.now - start) / .seconds(1)
+        return (short, reported, Int(Double(users.count) / max(seconds, 0.001)))
+    }
+
     final class ProgressCounter: Sendable {
         let value = Atomic<Int>(0)
     }
