@@ -70,6 +70,18 @@ struct ReplicaAcknowledgementTests {
             // Replicated means on the replica: it reads the job.
             let onReplica = JobInspector(client: replicaClient, keys: keys)
             #expect(try await onReplica.job(id: plain.id)?.id == plain.id)
+            // The CLI: --json gains the fields; exit 0 when replicated, no fields without --replica-acks.
+            let cli = ["--redis", master.url, "--namespace", "acks-cli", "--json"]
+            let replicated = try await BulkScheduleTests.run(["schedule", "echo", "--user", "1", "--replica-acks", "1"] + cli, input: "")
+            #expect(replicated.status == 0, "\(replicated.output)")
+            #expect(replicated.output.contains(#""replicated":true,"replicasAcknowledged":1}"#), "\(replicated.output)")
+            let plainCLI = try await BulkScheduleTests.run(["schedule", "echo", "--user", "2"] + cli, input: "")
+            #expect(plainCLI.status == 0 && !plainCLI.output.contains("replicated"), "\(plainCLI.output)")
+            let badEnvironment = try await BulkScheduleTests.run(
+                ["CONVEYOR_REPLICA_ACKS=-1", ConveyorProcess.executable, "schedule", "echo", "--user", "3"] + cli, input: "",
+                executable: "/usr/bin/env"
+            )
+            #expect(badEnvironment.status == 2 && badEnvironment.output.contains("--replica-acks must be 0...100"), "\(badEnvironment.output)")
             // Without replicaAcknowledgements nothing is waited for or reported.
             #expect(try await Self.scheduler(client, keys, acks: 0).scheduleJobsReportingReplication([Self.config(3)]).replication == nil)
             // Asking for more replicas than exist: the count says how many did.
@@ -92,6 +104,21 @@ struct ReplicaAcknowledgementTests {
             #expect(error?.message.contains("acknowledged by 0 of 1 required replica") == true, "\(String(describing: error))")
             let pending = try await JobInspector(client: client, keys: keys).jobs(state: .pending, type: SyncInboxTestJob.typeName, userId: 20)
             #expect(pending.count == 1, "the job of the failed call exists on the master")
+            // The CLI exits 1 naming the shortfall, after printing the jobs with "replicated": false.
+            let short1 = try await BulkScheduleTests.run(
+                ["cron", "echo", "0 3 * * *", "--user", "4", "--replica-acks", "1", "--replica-timeout", "200"] + cli, input: "")
+            #expect(short1.status == 1, "\(short1.output)")
+            #expect(short1.output.contains(#""replicated":false,"replicasAcknowledged":0}"#), "\(short1.output)")
+            #expect(
+                short1.output.contains("error: 1 job scheduled on the master, but acknowledged by 0 of 1 required replica within 200 ms"), "\(short1.output)")
+            let lines = (10...12).map { #"{"type":"echo","user":\#($0)}"# }.joined(separator: "\n")
+            let shortBulk = try await BulkScheduleTests.run(
+                ["schedule", "--from", "-", "--replica-acks", "1", "--replica-timeout", "200"] + cli, input: lines)
+            #expect(shortBulk.status == 1, "\(shortBulk.output)")
+            #expect(shortBulk.output.components(separatedBy: #""replicated":false"#).count == 4, "\(shortBulk.output)")
+            #expect(shortBulk.output.contains("error: 3 jobs scheduled on the master"), "\(shortBulk.output)")
+            let cliKeys = try ConveyorKeys(namespace: "acks-cli")
+            #expect(try await JobInspector(client: client, keys: cliKeys).counts()[.pending] == 6, "users 1, 2, 4, 10, 11, 12: all scheduled")
 
             ChildProcess(pid: pid).signal(SIGCONT)
             stoppedPID = nil
