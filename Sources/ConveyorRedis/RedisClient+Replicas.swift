@@ -63,7 +63,10 @@ extension RedisClient {
             var members: [Int: [Int]] = [:]
             for index in pending {
                 let call = calls[index]
-                commands.append(bySource ? call.sourceCommand() : call.command(sha: call.script.sha!))
+                var command = bySource ? call.sourceCommand() : call.command(sha: call.script.sha!)
+                // Routed like its WAIT: into the same per-master sub-pipeline, on one connection.
+                command.routingKey = call.keys.first
+                commands.append(command)
                 callOf.append(index)
                 members[groupKey(index), default: []].append(index)
                 if lastOfGroup[groupKey(index)] == index {
