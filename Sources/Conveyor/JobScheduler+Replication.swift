@@ -46,7 +46,7 @@ extension JobScheduler {
 
     // MARK: Scheduling with a replication report
 
-    /// Schedules many jobs like ``scheduleJobs(_:)-([WorkerJobConfig<J>])``,
+    /// Schedules many jobs like `scheduleJobs(_:)`,
     /// returning how far they were replicated instead of throwing
     /// ``ConveyorError/Code/notReplicated`` when replicas fell short.
     /// - Throws: ``ConveyorError`` as `scheduleJobs`, never `notReplicated`.
@@ -60,7 +60,7 @@ extension JobScheduler {
         return try await scheduleReporting(specs)
     }
 
-    /// The untyped ``scheduleJobsReportingReplication(_:)-([WorkerJobConfig<J>])``.
+    /// The untyped `scheduleJobsReportingReplication(_:)`.
     nonisolated(nonsending) public func scheduleJobsReportingReplication(
         _ configs: [UntypedJobConfig]
     ) async throws(ConveyorError) -> ScheduledJobs {
@@ -70,7 +70,7 @@ extension JobScheduler {
         return try await scheduleReporting(specs)
     }
 
-    /// Schedules a cron job like ``scheduleCronJob(_:cron:timeZone:)-(WorkerJobConfig<J>,_,_)``,
+    /// Schedules a cron job like `scheduleCronJob(_:cron:timeZone:)`,
     /// returning how far it was replicated.
     nonisolated(nonsending) public func scheduleCronJobReportingReplication<J: Job>(
         _ config: WorkerJobConfig<J>, cron: String, timeZone: String = "UTC"
@@ -78,7 +78,7 @@ extension JobScheduler {
         try await scheduleReporting([spec(config, cron: try Self.cronSchedule(cron, timeZone: timeZone))])
     }
 
-    /// The untyped ``scheduleCronJobReportingReplication(_:cron:timeZone:)-(WorkerJobConfig<J>,_,_)``.
+    /// The untyped `scheduleCronJobReportingReplication(_:cron:timeZone:)`.
     nonisolated(nonsending) public func scheduleCronJobReportingReplication(
         _ config: UntypedJobConfig, cron: String, timeZone: String = "UTC"
     ) async throws(ConveyorError) -> ScheduledJobs {
