@@ -46,7 +46,7 @@ CLUSTER_SUITES = JobSchedulerTests JobSchedulerReplaceRuleTests JobSchedulerCron
 	ScheduleCommandCountTests StaleIndexTests ClockSkewTests WorkerPoolTests PoolStopTests WorkerJobFieldsTests \
 	WorkerProcessTests PartitionFairnessTests RetryAndRetentionTests UnparseableRecoveryTests AtLeastOnceTests \
 	ArchiverTests ArchiverScriptTests ArchiverClockTests ArchiverRawHashTests ForeignFinishedMemberTests \
-	ArchiverLivenessTests ArchiverCrashTests
+	ArchiverLivenessTests ArchiverCrashTests ReadLayoutTests ReplicaAcknowledgementTests
 CLUSTER_SKIP = DroppedReplyTests
 empty :=
 space := $(empty) $(empty)

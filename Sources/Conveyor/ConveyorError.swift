@@ -31,6 +31,11 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
         /// The namespace in Redis was set up with another partition count or
         /// layout version than this process uses (``ConveyorKeys/verifyLayout(client:)``).
         public static let layoutMismatch = Code("layoutMismatch")
+        /// The jobs were scheduled on the master, but fewer replicas than
+        /// ``JobScheduler/Configuration/replicaAcknowledgements`` acknowledged
+        /// them in time: a failover before they replicate loses them. Scheduling
+        /// them again replaces them (the replace rule), so a retry adds no copy.
+        public static let notReplicated = Code("notReplicated")
 
         public var description: String { name }
     }

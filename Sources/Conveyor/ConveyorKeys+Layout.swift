@@ -78,6 +78,41 @@ extension ConveyorKeys {
         guard let stored = replies.last?.array, stored.count == 2 else {
             throw ConveyorError(.redis, "HMGET \(layout) returned \(String(describing: replies.last))")
         }
+        try check(recorded: stored)
+        if replies.count == 3, replies[1].int == 1 {
+            // This process recorded the layout: name the tags for people reading
+            // the hash (the version stays the one that decides).
+            _ = try? await client.send(layoutCommand("HSETNX", ["tags", partitionTags.rawValue]))
+        }
+    }
+
+    /// Checks, writing nothing, that the layout recorded in Redis (if any) is
+    /// this process's: readers (``JobInspector``, the scheduler's reads and
+    /// operator actions) call it, so that a `--partitions` or `--partition-tags`
+    /// that differs from the namespace's is refused instead of reading
+    /// partitions that hold nothing.
+    /// - Returns: Whether the namespace has a recorded layout (none before
+    ///   any process scheduled, worked or archived in it: nothing to read).
+    /// - Throws: ``ConveyorError`` with code ``ConveyorError/Code/layoutMismatch``
+    ///   naming both values, or `redis`.
+    @discardableResult
+    public func checkRecordedLayout(client: RedisClient) async throws(ConveyorError) -> Bool {
+        let reply: RESPValue
+        do {
+            reply = try await client.send(layoutCommand("HMGET", ["partitions", "version"]))
+        } catch {
+            throw ConveyorError(error)
+        }
+        guard let stored = reply.array, stored.count == 2 else {
+            throw ConveyorError(.redis, "HMGET \(layout) returned \(reply)")
+        }
+        if stored[0] == .null && stored[1] == .null { return false }
+        try check(recorded: stored)
+        return true
+    }
+
+    /// Compares the layout hash's `partitions` and `version` with this process's.
+    private func check(recorded stored: [RESPValue]) throws(ConveyorError) {
         let partitions = stored[0].string.flatMap(Int.init)
         let version = stored[1].string.flatMap(Int.init)
         if partitions != partitionCount {
@@ -102,11 +137,6 @@ extension ConveyorKeys {
                 "namespace \"\(namespace)\" has layout version \(stored[1].string ?? "?") in Redis, this build uses \(recordedLayoutVersion); "
                     + "run every process of the namespace on the same Conveyor version"
             )
-        }
-        if replies.count == 3, replies[1].int == 1 {
-            // This process recorded the layout: name the tags for people reading
-            // the hash (the version stays the one that decides).
-            _ = try? await client.send(layoutCommand("HSETNX", ["tags", partitionTags.rawValue]))
         }
     }
 }
@@ -134,7 +164,9 @@ extension ConveyorKeys {
 }
 
 /// Runs ``ConveyorKeys/verifyLayout(client:)`` once per scheduler (and its
-/// copies): the first schedule pays one round trip, later ones none.
+/// copies, and its inspector): the first schedule pays one round trip, later
+/// ones none. Reads check without recording (``verifyForReading(_:client:)``);
+/// a matching recorded layout satisfies both.
 final class LayoutGate: Sendable {
     private let verified = Atomic<Bool>(false)
 
@@ -142,5 +174,13 @@ final class LayoutGate: Sendable {
         if verified.load(ordering: .acquiring) { return }
         try await keys.verifyLayout(client: client)
         verified.store(true, ordering: .releasing)
+    }
+
+    /// ``ConveyorKeys/checkRecordedLayout(client:)`` until a recorded layout
+    /// matched: a namespace with none yet is checked again on the next read
+    /// (the first writer may record another layout meanwhile).
+    nonisolated(nonsending) func verifyForReading(_ keys: ConveyorKeys, client: RedisClient) async throws(ConveyorError) {
+        if verified.load(ordering: .acquiring) { return }
+        if try await keys.checkRecordedLayout(client: client) { verified.store(true, ordering: .releasing) }
     }
 }

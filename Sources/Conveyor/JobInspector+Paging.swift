@@ -36,6 +36,7 @@ extension JobInspector {
         guard offset >= 0, (1...1000).contains(limit), (1...100_000).contains(scanLimit) else {
             throw ConveyorError(.invalidArgument, "offset must be ≥ 0, limit 1...1000 and scanLimit 1...100000")
         }
+        try await checkLayout()
         let partition = keys.partition(index)
         let key =
             switch state {

@@ -48,6 +48,7 @@ extension JobInspector {
         guard (1...60).contains(minutes) else {
             throw ConveyorError(.invalidArgument, "minutes must be between 1 and 60, got \(minutes)")
         }
+        try await checkLayout()
         let nowMs: Int
         if let now { nowMs = now.milliseconds } else { nowMs = try await redisTime().milliseconds }
         let current = nowMs / 60_000
@@ -106,6 +107,7 @@ extension JobInspector {
 
     /// The pending job due earliest, over all partitions.
     public func oldestDue(now: Date) async throws(ConveyorError) -> QueueStats.OldestDue? {
+        try await checkLayout()
         let replies: [RESPValue]
         do {
             replies = try await client.pipeline(keys.partitions.map { RedisCommand("ZRANGE", key: $0.due, 0, 0, "WITHSCORES") })

@@ -9,11 +9,27 @@ public struct JobInspector: Sendable {
     public let client: RedisClient
     /// Key layout (namespace and partitions).
     public let keys: ConveyorKeys
+    /// Checks `keys` against the namespace's recorded layout once (shared with
+    /// the scheduler an inspector comes from).
+    let layoutGate: LayoutGate
 
-    /// Creates an inspector.
+    /// Creates an inspector. Its first read checks `keys` against the layout
+    /// recorded in Redis and throws ``ConveyorError/Code/layoutMismatch`` when
+    /// they differ (a namespace with no layout yet is not checked).
     public init(client: RedisClient, keys: ConveyorKeys) {
+        self.init(client: client, keys: keys, layoutGate: LayoutGate())
+    }
+
+    init(client: RedisClient, keys: ConveyorKeys, layoutGate: LayoutGate) {
         self.client = client
         self.keys = keys
+        self.layoutGate = layoutGate
+    }
+
+    /// Throws ``ConveyorError/Code/layoutMismatch`` when `keys` is not the
+    /// namespace's recorded layout (one round trip, then cached).
+    nonisolated(nonsending) func checkLayout() async throws(ConveyorError) {
+        try await layoutGate.verifyForReading(keys, client: client)
     }
 
     /// The job with this id, or `nil` if there is none (never existed or archived).
@@ -24,6 +40,7 @@ public struct JobInspector: Sendable {
     /// The jobs with these ids that exist, in the order given.
     public func jobs(ids: [Int]) async throws(ConveyorError) -> [WorkerJob] {
         guard !ids.isEmpty else { return [] }
+        try await checkLayout()
         var groups: [Int: [Int]] = [:]
         for id in ids where id > 0 { groups[id % keys.partitionCount, default: []].append(id) }
         let ordered = groups.sorted { $0.key < $1.key }
@@ -55,6 +72,7 @@ public struct JobInspector: Sendable {
     public func jobs(
         state: WorkerJob.State? = nil, type: String? = nil, userId: Int? = nil, limit: Int = 100, scanLimit: Int = 10_000
     ) async throws(ConveyorError) -> [WorkerJob] {
+        try await checkLayout()
         let states = state.map { [$0] } ?? WorkerJob.State.allCases
         // Every index read of every partition in one pipelined round trip.
         var commands: [RedisCommand] = []
@@ -96,6 +114,7 @@ public struct JobInspector: Sendable {
 
     /// The number of jobs in each state, over all partitions.
     public func counts() async throws(ConveyorError) -> [WorkerJob.State: Int] {
+        try await checkLayout()
         var commands: [RedisCommand] = []
         for partition in keys.partitions {
             commands += [
@@ -138,6 +157,7 @@ public struct JobInspector: Sendable {
     /// missing from one that is only behind.
     /// - Parameter now: Tests only: the time to count from (ms); `nil` reads Redis's `TIME`.
     public func archiveBacklog(now: Int? = nil) async throws(ConveyorError) -> ArchiveBacklog {
+        try await checkLayout()
         let nowMs: Int
         if let now { nowMs = now } else { nowMs = try await redisTime().milliseconds }
         let replies: [RESPValue]
@@ -174,6 +194,7 @@ public struct JobInspector: Sendable {
     /// that does not know the type claims one, it is due again after a
     /// backoff: 0.5 s, doubling, at most 30 s).
     public func parkedCounts() async throws(ConveyorError) -> [String: Int] {
+        try await checkLayout()
         do {
             var counts: [String: Int] = [:]
             for partition in keys.partitions {

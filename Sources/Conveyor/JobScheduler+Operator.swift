@@ -32,6 +32,7 @@ extension JobScheduler {
             let what = job.state == .finished ? "succeeded" : "is \(job.state.rawValue)"
             throw ConveyorError(.invalidState, "job \(job.id) \(what); only failed (or cancelled) jobs are run again")
         }
+        try await inspector.checkLayout()
         let partition = configuration.keys.partition(type: job.type, userId: job.userId)
         let pending: RESPValue
         do {
@@ -61,6 +62,7 @@ extension JobScheduler {
     /// - Throws: ``ConveyorError`` (`redis`).
     public func deleteFinishedJob(id: Int) async throws(ConveyorError) -> DeleteOutcome {
         guard id > 0 else { return .notFound }
+        try await inspector.checkLayout()
         let partition = configuration.keys.partition(ofJob: id)
         let reply: RESPValue
         do {

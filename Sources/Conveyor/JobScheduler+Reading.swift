@@ -7,7 +7,7 @@ extension JobScheduler {
 
     /// Reads jobs and counts (the same as ``JobInspector``'s, which code that
     /// only reads should use).
-    public var inspector: JobInspector { JobInspector(client: client, keys: configuration.keys) }
+    public var inspector: JobInspector { JobInspector(client: client, keys: configuration.keys, layoutGate: layoutGate) }
 
     /// The job with this id, or `nil` if there is none; see ``JobInspector/job(id:)``.
     public func job(id: Int) async throws(ConveyorError) -> WorkerJob? {
@@ -42,6 +42,7 @@ extension JobScheduler {
     /// false` and a result naming the reason, then archived as usual.
     public func cancelJob(id: Int, reason: String = "cancelled by request") async throws(ConveyorError) -> CancelOutcome {
         guard id > 0 else { return .notFound }
+        try await inspector.checkLayout()
         let partition = configuration.keys.partition(ofJob: id)
         let reply: RESPValue
         do {

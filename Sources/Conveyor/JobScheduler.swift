@@ -52,6 +52,16 @@ public struct JobScheduler: Sendable {
         /// bootstrapped `InstrumentationSystem.tracer`. With the no-op tracer
         /// no span is made and no trace context is stored.
         public var tracer: (any Tracer)?
+        /// Replicas that must acknowledge each scheduling call's writes (`WAIT`
+        /// after the scripts, on their connection; 0, the default, waits for
+        /// none; at most ``JobScheduler/maxReplicaAcknowledgements``). When
+        /// fewer acknowledge within ``replicaTimeout``, the plain scheduling
+        /// methods throw ``ConveyorError/Code/notReplicated`` and the
+        /// `…ReportingReplication` methods say so in their result; the jobs
+        /// exist on the master either way. See docs/cluster.md §5.
+        public var replicaAcknowledgements: Int = 0
+        /// How long each `WAIT` may block (1 ms ... 60 s; default 1 s).
+        public var replicaTimeout: Duration = .seconds(1)
 
         /// Creates a configuration with defaults.
         public init(
@@ -77,7 +87,7 @@ public struct JobScheduler: Sendable {
     public let client: RedisClient
     /// The settings.
     public let configuration: Configuration
-    private let layoutGate = LayoutGate()
+    let layoutGate = LayoutGate()
 
     let metrics: ConveyorMetrics
     let tracing: JobTracing
@@ -194,17 +204,18 @@ public struct JobScheduler: Sendable {
     }
 
     /// Sends validated specs in a `send` span (when tracing), counting what
-    /// was scheduled and replaced.
-    nonisolated(nonsending) func schedule(_ specs: [JobSpec]) async throws(ConveyorError) -> [WorkerJob] {
+    /// was scheduled, replaced and not replicated.
+    nonisolated(nonsending) func scheduleReporting(_ specs: [JobSpec]) async throws(ConveyorError) -> ScheduledJobs {
         let span = tracing.startScheduling(types: specs.map(\.type))
         do {
-            let (created, replaced) = try await send(specs, traceContext: span?.traceContext)
+            let (created, replaced, replication) = try await send(specs, traceContext: span?.traceContext)
             tracing.endScheduling(span, ids: created.map(\.id), error: nil)
             metrics.increment(.scheduled, types: created.lazy.map(\.type))
             if metrics.isEnabled {
                 for (job, count) in zip(created, replaced) where count > 0 { metrics.increment(.replaced, type: job.type, by: count) }
             }
-            return created
+            if let replication, !replication.isReplicated { metrics.increment(.notReplicated, types: created.lazy.map(\.type)) }
+            return ScheduledJobs(jobs: created, replication: replication)
         } catch {
             tracing.endScheduling(span, ids: nil, error: error)
             throw error
@@ -212,8 +223,11 @@ public struct JobScheduler: Sendable {
     }
 
     /// Sends validated specs: grouped by partition, batched, pipelined.
-    /// - Returns: The created jobs, and how many jobs each replaced.
-    nonisolated(nonsending) private func send(_ specs: [JobSpec], traceContext: String?) async throws(ConveyorError) -> ([WorkerJob], [Int]) {
+    /// - Returns: The created jobs, how many jobs each replaced, and the replicas that acknowledged them.
+    nonisolated(nonsending) private func send(
+        _ specs: [JobSpec], traceContext: String?
+    ) async throws(ConveyorError) -> ([WorkerJob], [Int], Replication?) {
+        try validateReplicaSettings()
         try await layoutGate.verify(configuration.keys, client: client)
         let specs = try await resolvingCronDue(specs)
         let scriptNow: any RESPArgument = configuration.testClock.map { $0().milliseconds } ?? ""
@@ -245,12 +259,7 @@ public struct JobScheduler: Sendable {
                 callMembers.append(batch)
             }
         }
-        let replies: [RESPValue]
-        do {
-            replies = try await client.evalPipelined(calls)
-        } catch {
-            throw ConveyorError(error)
-        }
+        let (replies, replication) = try await evalScheduling(calls)
         var created = [WorkerJob?](repeating: nil, count: specs.count)
         var replaced = [Int](repeating: 0, count: specs.count)
         for (reply, members) in zip(replies, callMembers) {
@@ -281,7 +290,7 @@ public struct JobScheduler: Sendable {
                 )
             }
         }
-        return (created.map { $0! }, replaced)
+        return (created.map { $0! }, replaced, replication)
     }
 
     /// Input indices grouped by partition, in partition order and input order

@@ -34,24 +34,38 @@ struct BulkSchedule {
         let jobs = try check(input, configuration: scheduler.configuration)
         var progress = Progress(total: jobs.count, terminal: isatty(STDERR_FILENO) == 1)
         var scheduled = 0
+        // Batches that reached too few replicas (--replica-acks): reported at the end.
+        var notReplicated = 0
+        var fewest: JobScheduler.Replication?
         for start in stride(from: 0, to: jobs.count, by: Self.batchSize) {
             let batch = jobs[start..<min(start + Self.batchSize, jobs.count)]
             let created: [WorkerJob]
+            let replication: JobScheduler.Replication?
             do {
-                created = try await scheduler.scheduleJobs(batch.map(\.config))
+                let result = try await scheduler.scheduleJobsReportingReplication(batch.map(\.config))
+                created = result.jobs
+                replication = result.replication
             } catch {
                 progress.abandon()
                 throw CLIError(failure(error, batch: batch, scheduled: scheduled))
             }
             scheduled += created.count
+            if let replication, !replication.isReplicated {
+                notReplicated += created.count
+                if replication.acknowledged < fewest?.acknowledged ?? Int.max { fewest = replication }
+            }
             if json {
                 // Unbuffered: a consumer sees each batch's jobs as they are scheduled.
-                FileHandle.standardOutput.write(Data(created.map { $0.jsonString() + "\n" }.joined().utf8))
+                FileHandle.standardOutput.write(Data(created.map { ReplicaOptions.jsonLine($0, replication) + "\n" }.joined().utf8))
             }
             progress.update(scheduled)
         }
         progress.finish()
         if !json { print("scheduled \(scheduled) job\(scheduled == 1 ? "" : "s") from \(sourceName)") }
+        if let fewest {
+            let timeoutMs = Int(scheduler.configuration.replicaTimeout / .milliseconds(1))
+            throw ReplicaOptions.shortfall(notReplicated, fewest, timeoutMs: timeoutMs)
+        }
     }
 
     /// The jobs of `input` with their line numbers; on bad lines, each is

@@ -69,6 +69,20 @@ struct JobOptions: ParsableArguments {
     func print(_ job: WorkerJob) {
         Swift.print(json ? job.jsonString() : "scheduled job \(job.id) (\(job.type), user \(job.userId)) due \(job.due.iso8601Milliseconds)")
     }
+
+    /// Prints the created job (with `"replicated"` in `--json` when replicas
+    /// were asked for), then fails if it reached too few replicas.
+    func print(_ scheduled: JobScheduler.ScheduledJobs, scheduler: JobScheduler) throws {
+        guard let job = scheduled.jobs.first else { return }
+        if json {
+            Swift.print(ReplicaOptions.jsonLine(job, scheduled.replication))
+        } else {
+            print(job)
+        }
+        if let replication = scheduled.replication, !replication.isReplicated {
+            throw ReplicaOptions.shortfall(1, replication, timeoutMs: Int(scheduler.configuration.replicaTimeout / .milliseconds(1)))
+        }
+    }
 }
 
 func scheduler(_ redis: RedisOptions) async throws -> JobScheduler {
@@ -135,6 +149,7 @@ struct ScheduleCommand: AsyncParsableCommand {
     var due: String?
 
     @OptionGroup var job: JobOptions
+    @OptionGroup var replicas: ReplicaOptions
     @OptionGroup var redis: RedisOptions
 
     func validate() throws {
@@ -151,7 +166,7 @@ struct ScheduleCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let scheduler = try await scheduler(redis)
+        let scheduler = try replicas.apply(to: try await scheduler(redis))
         defer { Task { [client = scheduler.client] in await client.shutdown() } }
         if let from {
             try await BulkSchedule(source: from, json: job.json).run(scheduler)
@@ -162,7 +177,7 @@ struct ScheduleCommand: AsyncParsableCommand {
         let delay = try due.flatMap { try parseDelay($0) }
         var config = job.config(type: type, due: delay == nil ? try due.map { try parseDue($0) } : nil)
         config.delay = delay
-        job.print(try await scheduler.scheduleJob(config))
+        try job.print(try await scheduler.scheduleJobsReportingReplication([config]), scheduler: scheduler)
     }
 }
 
@@ -188,6 +203,7 @@ struct CronCommand: AsyncParsableCommand {
     var tz: String = "UTC"
 
     @OptionGroup var job: JobOptions
+    @OptionGroup var replicas: ReplicaOptions
     @OptionGroup var redis: RedisOptions
 
     func validate() throws {
@@ -203,8 +219,11 @@ struct CronCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let scheduler = try await scheduler(redis)
+        let scheduler = try replicas.apply(to: try await scheduler(redis))
         defer { Task { [client = scheduler.client] in await client.shutdown() } }
-        job.print(try await scheduler.scheduleCronJob(job.config(type: type, due: nil), cron: spec, timeZone: tz))
+        try job.print(
+            try await scheduler.scheduleCronJobReportingReplication(job.config(type: type, due: nil), cron: spec, timeZone: tz),
+            scheduler: scheduler
+        )
     }
 }

@@ -48,6 +48,16 @@ extension RedisClusterRouter {
     func sendOne(
         _ command: RedisCommand, slot: Int?, timeout: Duration?, deadline: ContinuousClock.Instant
     ) async throws(RedisError) -> RESPValue {
+        try await sendOne(command, trailer: nil, slot: slot, timeout: timeout, deadline: deadline).reply
+    }
+
+    /// ``sendOne(_:slot:timeout:deadline:)`` with `trailer` (a `WAIT`) written
+    /// right after the command on the same connection in every attempt, so
+    /// that it acknowledges the attempt that ran; its reply comes back beside
+    /// the command's (`nil` on a dedicated connection, where it is not sent).
+    func sendOne(
+        _ command: RedisCommand, trailer: RedisCommand?, slot: Int?, timeout: Duration?, deadline: ContinuousClock.Instant
+    ) async throws(RedisError) -> (reply: RESPValue, trailer: RESPValue?) {
         var redirects = 0
         var attempts = 0
         var asking: RedisClusterAddress?
@@ -65,6 +75,7 @@ extension RedisClusterRouter {
                 client = found.1
             }
             let reply: RESPValue
+            var trailerReply: RESPValue?
             if command.isBlocking {
                 reply = try await sendDedicated(command, asking: asking != nil, client: client, timeout: timeout)
             } else {
@@ -79,9 +90,12 @@ extension RedisClusterRouter {
                     continue
                 }
                 do throws(RedisError) {
-                    if asking != nil {
-                        // One write: no other caller's command can come between ASKING and the command.
-                        reply = try await connection.pipeline([RedisCommand("ASKING"), command], timeout: timeout)[1]
+                    if asking != nil || trailer != nil {
+                        // One write: no other caller's command can come between ASKING, the command and its WAIT.
+                        let batch = (asking != nil ? [RedisCommand("ASKING")] : []) + [command] + (trailer.map { [$0] } ?? [])
+                        let replies = try await connection.pipeline(batch, timeout: timeout)
+                        reply = replies[asking != nil ? 1 : 0]
+                        trailerReply = trailer != nil ? replies.last : nil
                     } else {
                         reply = try await connection.sendReturningErrors(command, timeout: timeout)
                     }
@@ -94,7 +108,7 @@ extension RedisClusterRouter {
             asking = nil
             switch Self.redirect(reply, from: node) {
             case .none:
-                return reply
+                return (reply, trailerReply)
             case .moved(let movedSlot, let target):
                 redirects += 1
                 guard redirects <= Self.maxRedirects else { throw Self.redirectLoop(command, reply) }
@@ -106,7 +120,7 @@ extension RedisClusterRouter {
                 asking = target
             case .retry(let refreshFirst):
                 attempts += 1
-                guard await Self.pause(attempt: attempts, until: deadline) else { return reply }
+                guard await Self.pause(attempt: attempts, until: deadline) else { return (reply, trailerReply) }
                 if refreshFirst { scheduleRefresh() }
             }
         }
@@ -211,9 +225,34 @@ extension RedisClusterRouter {
             }
         }
         for index in replies.indices where replies[index] == nil || Self.needsResend(replies[index]!) {
-            replies[index] = try await sendOne(commands[index], slot: slots[index], timeout: timeout, deadline: deadline)
+            // The WAIT acknowledging this command goes along on the resend's
+            // connection (it counted the old one's writes); the fewer count stays.
+            if let wait = Self.acknowledgingWait(of: index, commands, slots) {
+                let (reply, acknowledged) = try await sendOne(
+                    commands[index], trailer: commands[wait], slot: slots[index], timeout: timeout, deadline: deadline
+                )
+                replies[index] = reply
+                replies[wait] = Self.fewerAcknowledgements(replies[wait], acknowledged)
+            } else {
+                replies[index] = try await sendOne(commands[index], slot: slots[index], timeout: timeout, deadline: deadline)
+            }
         }
         return replies.map { $0! }
+    }
+
+    /// The first `WAIT` after `index` in the same slot (it acknowledges the
+    /// command, which it follows on that slot's connection), if any.
+    private static func acknowledgingWait(of index: Int, _ commands: [RedisCommand], _ slots: [Int?]) -> Int? {
+        guard let slot = slots[index], commands[index].name.uppercased() != "WAIT" else { return nil }
+        return (index + 1..<commands.count).first { slots[$0] == slot && commands[$0].name.uppercased() == "WAIT" }
+    }
+
+    /// The smaller of two `WAIT` counts; a reply that is not a count wins (the caller counts it as none).
+    private static func fewerAcknowledgements(_ first: RESPValue?, _ second: RESPValue?) -> RESPValue? {
+        guard let first else { return second }
+        guard let second else { return first }
+        guard let a = first.int, let b = second.int else { return first.int == nil ? first : second }
+        return .integer(min(a, b))
     }
 
     private static func sendGroup(

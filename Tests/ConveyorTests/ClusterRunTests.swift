@@ -182,6 +182,16 @@ struct ClusterRunTests {
         ProcessInfo.processInfo.environment["CONVEYOR_CLUSTER_FAILOVER_JOBS"].flatMap(Int.init) ?? 3000
     }
 
+    /// The producer's `replicaAcknowledgements` in the failover run
+    /// (`CONVEYOR_CLUSTER_FAILOVER_REPLICA_ACKS`, default 0: no `WAIT`) and its
+    /// `replicaTimeout` (`CONVEYOR_CLUSTER_FAILOVER_REPLICA_TIMEOUT_MS`, default 100).
+    static var failoverReplicaSettings: (acks: Int, timeout: Duration) {
+        let environment = ProcessInfo.processInfo.environment
+        let acks = environment["CONVEYOR_CLUSTER_FAILOVER_REPLICA_ACKS"].flatMap(Int.init) ?? 0
+        let timeoutMs = environment["CONVEYOR_CLUSTER_FAILOVER_REPLICA_TIMEOUT_MS"].flatMap(Int.init) ?? 100
+        return (acks, .milliseconds(timeoutMs))
+    }
+
     @Test("a master SIGKILLed mid-run: its replica takes over, every acknowledged job that survived runs, nothing is stuck, the archive is complete")
     func failover() async throws {
         guard let clusterDir = ProcessInfo.processInfo.environment["REDIS_CLUSTER_DIR"], !clusterDir.isEmpty else {
@@ -198,7 +208,9 @@ struct ClusterRunTests {
             }
             let victimPartitions = Set(keys.partitions.filter { victim.owns(slot: RedisCluster.slot(forKey: $0.due)) }.map(\.index))
             let count = Self.failoverJobCount
-            let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
+            var schedulerConfiguration = JobScheduler.Configuration(keys: keys)
+            (schedulerConfiguration.replicaAcknowledgements, schedulerConfiguration.replicaTimeout) = Self.failoverReplicaSettings
+            let scheduler = JobScheduler(client: client, configuration: schedulerConfiguration)
             let directory = ArchiverTestSupport.temporaryDirectory("cluster-failover")
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let config = ArchiverTestSupport.configuration(directory, keys: keys, archiverId: "failover-archiver", batchSize: 500)
@@ -225,10 +237,13 @@ struct ClusterRunTests {
             // The history (read after the archiver stopped) holds every job that ran.
             let logged = Set(try ArchiverTestSupport.loggedIds(directory))
             let leftPending = try await JobInspector(client: client, keys: keys).counts()
+            let notReplicatedLost = report.lost.filter { report.notReplicatedIds.contains($0.id) }.count
             print(
                 "cluster failover: \(count) jobs, \(report.acknowledged.count) acknowledged, \(report.failedBatches) batches failed, "
                     + "\(report.lost.count) acknowledged lost from scheduling (all on the killed master's partitions), "
-                    + "\(report.ranTwice) ran more than once, longest wait for a schedule after the kill \(report.failoverMs) ms"
+                    + "\(report.ranTwice) ran more than once, longest wait for a schedule after the kill \(report.failoverMs) ms; "
+                    + "replicaAcknowledgements \(schedulerConfiguration.replicaAcknowledgements): \(report.notReplicatedIds.count) "
+                    + "reported not replicated (\(notReplicatedLost) of the lost); producer \(report.producerJobsPerSecond) jobs/s"
             )
             #expect(report.lost.allSatisfy { victimPartitions.contains(keys.partition(ofJob: $0.id).index) }, "losses only where the master died")
             #expect(report.lost.count < count / 10, "lost \(report.lost.count)")
@@ -236,6 +251,55 @@ struct ClusterRunTests {
             #expect(report.ranIds.subtracting(logged).isEmpty, "\(report.ranIds.subtracting(logged).count) ran but are not in the history")
             try await Self.restart(port: victimPort, clusterDir: clusterDir)
         }
+    }
+
+    @Test("WAIT 1 on the cluster: a replica acknowledges every scheduling call, single and bulk (prints the producer's jobs/s with and without)")
+    func replicaAcknowledgementCost() async throws {
+        let single = ProcessInfo.processInfo.environment["CONVEYOR_CLUSTER_WAIT_COST_JOBS"].flatMap(Int.init) ?? 200
+        try await Self.withCluster { client, ns in
+            let keys = try ConveyorKeys(namespace: ns, partitionCount: 6, partitionTags: .slotSpread)
+            var rates: [Int: [(single: Int, bulk: Int)]] = [0: [], 1: []]
+            var nextUser = 1
+            // Interleaved, so load from other processes on this machine hits both alike.
+            for acks in [0, 1, 0, 1] {
+                var configuration = JobScheduler.Configuration(keys: keys)
+                configuration.replicaAcknowledgements = acks
+                configuration.replicaTimeout = .seconds(5)
+                let scheduler = JobScheduler(client: client, configuration: configuration)
+                let one = try await Self.produce(scheduler, users: nextUser..<nextUser + single, perCall: 1)
+                nextUser += single
+                let bulk = try await Self.produce(scheduler, users: nextUser..<nextUser + single * 10, perCall: 100)
+                nextUser += single * 10
+                #expect(one.short == 0 && bulk.short == 0, "calls reported not replicated: \(one.short) single, \(bulk.short) bulk")
+                #expect(one.reported == (acks > 0) && bulk.reported == (acks > 0), "a replication report exactly when asked for")
+                rates[acks]!.append((one.jobsPerSecond, bulk.jobsPerSecond))
+            }
+            print(
+                "cluster WAIT cost: \(single) single calls, \(single * 10) jobs in calls of 100, per round (jobs/s): "
+                    + "without WAIT \(rates[0]!.map { "\($0.single) single, \($0.bulk) bulk" }.joined(separator: "; ")); "
+                    + "with WAIT 1 \(rates[1]!.map { "\($0.single) single, \($0.bulk) bulk" }.joined(separator: "; "))"
+            )
+        }
+    }
+
+    /// Schedules one job per user of `users`, `perCall` per awaited call; the
+    /// calls that came back short of replicas, whether a report came, and jobs/s.
+    static func produce(
+        _ scheduler: JobScheduler, users: Range<Int>, perCall: Int
+    ) async throws -> (short: Int, reported: Bool, jobsPerSecond: Int) {
+        var short = 0
+        var reported = true
+        let start = ContinuousClock.now
+        for first in stride(from: users.lowerBound, to: users.upperBound, by: perCall) {
+            let configs = (first..<min(first + perCall, users.upperBound)).map {
+                WorkerJobConfig(WorkerEchoJob.self, userId: $0, data: .integer(Int64($0)))
+            }
+            let scheduled = try await scheduler.scheduleJobsReportingReplication(configs)
+            if scheduled.replication == nil { reported = false }
+            if scheduled.replication?.isReplicated == false { short += 1 }
+        }
+        let seconds = (ContinuousClock.now - start) / .seconds(1)
+        return (short, reported, Int(Double(users.count) / max(seconds, 0.001)))
     }
 
     final class ProgressCounter: Sendable {
@@ -251,6 +315,10 @@ struct ClusterRunTests {
         var ranTwice: Int
         var failedBatches: Int
         var failoverMs: Int
+        /// Acknowledged jobs whose call reported fewer replicas than asked for.
+        var notReplicatedIds: Set<Int>
+        /// Acknowledged jobs per second of the producer's whole loop (retries and the failover included).
+        var producerJobsPerSecond: Int
     }
 
     /// Schedules `count` jobs in batches (users 1…count, one job each), kills
@@ -262,6 +330,7 @@ struct ClusterRunTests {
     ) async throws -> FailoverReport {
         var acknowledged: [(id: Int, userId: Int)] = []
         var failedBatches = 0
+        var notReplicatedIds: Set<Int> = []
         var completions: [ContinuousClock.Instant] = []
         // The kill comes from another task once a third is acknowledged, so it
         // lands while the producer (and the workers) have writes in flight.
@@ -271,12 +340,16 @@ struct ClusterRunTests {
             try kill()
             return .now
         }
+        let producerStart = ContinuousClock.now
         for start in stride(from: 1, through: count, by: 100) {
             let configs = (start..<min(start + 100, count + 1)).map { WorkerJobConfig(WorkerEchoJob.self, userId: $0, data: .integer(Int64($0))) }
             var tries = 0
             while true {
                 do {
-                    let jobs = try await scheduler.scheduleJobs(configs)
+                    // Too few replicas is reported, not retried: the promoted master has none until the end.
+                    let scheduled = try await scheduler.scheduleJobsReportingReplication(configs)
+                    let jobs = scheduled.jobs
+                    if scheduled.replication?.isReplicated == false { notReplicatedIds.formUnion(jobs.map(\.id)) }
                     acknowledged += jobs.map { ($0.id, $0.userId) }
                     progress.value.store(acknowledged.count, ordering: .relaxed)
                     completions.append(.now)
@@ -291,6 +364,7 @@ struct ClusterRunTests {
                 }
             }
         }
+        let producerSeconds = (ContinuousClock.now - producerStart) / .seconds(1)
         let killedAt = try await killer.value
         let acknowledgedUsers = Set(acknowledged.map(\.userId))
         // Done when every acknowledged user's job ran, or nothing more can run.
@@ -311,7 +385,8 @@ struct ClusterRunTests {
         return FailoverReport(
             acknowledged: acknowledged, lost: acknowledged.filter { !ranUsers.contains($0.userId) },
             ranIds: Set(ranEvents.filter(\.written).map(\.job.id)), ranTwice: perUser.values.filter { $0 > 1 }.count,
-            failedBatches: failedBatches, failoverMs: failoverMs
+            failedBatches: failedBatches, failoverMs: failoverMs, notReplicatedIds: notReplicatedIds,
+            producerJobsPerSecond: Int(Double(acknowledged.count) / max(producerSeconds, 0.001))
         )
     }
 

@@ -16,6 +16,8 @@ struct ConveyorMetrics: Sendable {
         case scheduled = "conveyor_jobs_scheduled_total"
         /// Jobs cancelled by the replace rule when a job of their type and user was scheduled.
         case replaced = "conveyor_jobs_replaced_total"
+        /// Jobs scheduled with `replicaAcknowledgements` that fewer replicas acknowledged in time.
+        case notReplicated = "conveyor_jobs_not_replicated_total"
         /// Jobs claimed and started by a worker.
         case started = "conveyor_jobs_started_total"
         /// Runs that succeeded (result written).
