@@ -21,10 +21,14 @@ public final class RedisConnection: Sendable {
     let channel: any Channel
     /// Default reply timeout for commands sent on this connection.
     public let commandTimeout: Duration
+    /// The channel's event loop as a task executor: where a reply resumes its
+    /// awaiting task (see `submit`).
+    private let replyExecutor: EventLoopTaskExecutor
 
     private init(channel: any Channel, commandTimeout: Duration) {
         self.channel = channel
         self.commandTimeout = commandTimeout
+        self.replyExecutor = EventLoopTaskExecutor(eventLoop: channel.eventLoop)
     }
 
     /// Whether the socket is still open.
@@ -187,16 +191,46 @@ public final class RedisConnection: Sendable {
                 write(RedisRequest(payload: payload, reply: reply(promise), deadline: deadline), failing: promise)
                 return try await promise.futureResult.get()
             }
-            return try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Value, any Error>) in
-                eventLoop.execute {
-                    let promise = eventLoop.makePromise(of: Value.self)
-                    promise.futureResult.whenComplete { continuation.resume(with: $0) }
-                    self.write(RedisRequest(payload: payload, reply: reply(promise), deadline: deadline), failing: promise)
+            // A resumed continuation is enqueued on the generic executor, i.e. a
+            // cooperative-pool thread is woken only to hop on to the caller's
+            // actor (the main actor, say). With the loop as the task's preferred
+            // executor while it waits, the resume is queued on the loop, which is
+            // running anyway, and hops from there: one thread wake-up fewer per
+            // call. Only this resume runs on the loop (the scope ends right
+            // after it; nonisolated callers hop back to the pool), so no caller
+            // code can block it.
+            return try await withTaskExecutorPreference(replyExecutor) { () async throws(any Error) -> Value in
+                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Value, any Error>) in
+                    eventLoop.execute {
+                        let promise = eventLoop.makePromise(of: Value.self)
+                        promise.futureResult.whenComplete { continuation.resume(with: $0) }
+                        self.write(RedisRequest(payload: payload, reply: reply(promise), deadline: deadline), failing: promise)
+                    }
                 }
             }
         } catch {
             throw Self.redisError(error)
         }
+    }
+
+    /// Writes one command without waiting for its reply, which the returned
+    /// future delivers (error replies included, as values).
+    ///
+    /// For callers that keep writing while earlier commands run: each command
+    /// is its own request, so replies match even when other callers' commands
+    /// are written in between. Commands enqueued by one task are written in
+    /// the order enqueued (the loop runs its tasks in order).
+    func enqueue(_ command: RedisCommand, timeout: Duration? = nil) -> EventLoopFuture<RESPValue> {
+        let eventLoop = channel.eventLoop
+        let deadline = NIODeadline.now() + TimeAmount(timeout ?? commandTimeout)
+        let promise = eventLoop.makePromise(of: RESPValue.self)
+        let request = RedisRequest(payload: .one(command.encoded), reply: .single(promise), deadline: deadline)
+        if eventLoop.inEventLoop {
+            write(request, failing: promise)
+        } else {
+            eventLoop.execute { self.write(request, failing: promise) }
+        }
+        return promise.futureResult
     }
 
     /// Writes a request; if the write fails before the handler took the request
