@@ -106,43 +106,54 @@ if traceContext and #traceContext > 4096 then
   error({err = "ERR conveyor: tc must be at most 4096 bytes"})
 end
 
--- Validate every job before the first write.
+-- Validate every job before the first write. An empty optional argument (the usual
+-- case) is taken as its default without a parse or a function call: this loop runs
+-- once per job.
 local jobs = {}
-for j = 0, count - 1 do
-  local base = 6 + j * fieldsPerJob
+local find = string.find
+for j = 1, count do
+  local base = 6 + (j - 1) * fieldsPerJob
   local jobType, userId = ARGV[base], ARGV[base + 1]
   if jobType == "" then
-    error({err = "ERR conveyor: job " .. (j + 1) .. " needs a type"})
+    error({err = "ERR conveyor: job " .. j .. " needs a type"})
   end
   -- Decimal and canonical, so "<type>:<userId>" is unambiguous (split at the last colon).
-  userId = toIntString(checkInt(userId, "userId"))
-  local ar = ARGV[base + 6]
+  -- Up to 15 digits without a leading zero is canonical and exact as it is.
+  if userId ~= "0" and not (#userId <= 15 and find(userId, "^[1-9]%d*$")) then
+    userId = toIntString(checkInt(userId, "userId"))
+  end
+  local data, due, cron, tz = ARGV[base + 2], ARGV[base + 3], ARGV[base + 4], ARGV[base + 5]
+  local ar, ard, rmd, rf = ARGV[base + 6], ARGV[base + 7], ARGV[base + 8], ARGV[base + 9]
+  local attempt, am, bx = ARGV[base + 10], ARGV[base + 11], ARGV[base + 12]
   if ar ~= "" and ar ~= "0" and ar ~= "1" then
     error({err = "ERR conveyor: ar must be 1, 0 or empty"})
   end
-  local attempt = checkInt(ARGV[base + 10], "attempt", 1)
-  if attempt < 1 then
-    error({err = "ERR conveyor: attempt must be >= 1"})
+  if attempt == "" then
+    attempt = 1
+  else
+    attempt = checkInt(attempt, "attempt")
+    if attempt < 1 then
+      error({err = "ERR conveyor: attempt must be >= 1"})
+    end
   end
-  local ard = checkInt(ARGV[base + 7], "ard", 0)
-  local rmd = checkInt(ARGV[base + 8], "rmd", 0)
+  ard = ard == "" and 0 or checkInt(ard, "ard")
+  rmd = rmd == "" and 0 or checkInt(rmd, "rmd")
   if ard < 0 or rmd < 0 then
     error({err = "ERR conveyor: ard and rmd must be >= 0"})
   end
-  local am = checkInt(ARGV[base + 11], "am", false)
-  local bx = checkInt(ARGV[base + 12], "bx", false)
+  am = am ~= "" and checkInt(am, "am") or nil
+  bx = bx ~= "" and checkInt(bx, "bx") or nil
   if (am and am < 1) or (bx and bx < 1) then
     error({err = "ERR conveyor: am and bx must be >= 1"})
   end
-  local rf = optional(ARGV[base + 9])
-  if rf then rf = toIntString(checkInt(rf, "rf")) end
-  jobs[#jobs + 1] = {
-    t = jobType, u = userId, d = optional(ARGV[base + 2]),
-    due = dueTime(ARGV[base + 3]),
-    cr = optional(ARGV[base + 4]), tz = optional(ARGV[base + 5]),
+  if rf == "" then rf = nil else rf = toIntString(checkInt(rf, "rf")) end
+  jobs[j] = {
+    t = jobType, u = userId, d = data ~= "" and data or nil,
+    due = due == "" and now or dueTime(due),
+    cr = cron ~= "" and cron or nil, tz = tz ~= "" and tz or nil,
     ar = ar == "1",
     ard = ard, rmd = rmd,
-    rf = rf, a = attempt, am = am or nil, bx = bx or nil, tc = traceContext,
+    rf = rf, a = attempt, am = am, bx = bx, tc = traceContext,
   }
 end
 
