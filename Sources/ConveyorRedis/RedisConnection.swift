@@ -191,25 +191,46 @@ public final class RedisConnection: Sendable {
                 write(RedisRequest(payload: payload, reply: reply(promise), deadline: deadline), failing: promise)
                 return try await promise.futureResult.get()
             }
-            // A resumed continuation is enqueued on the generic executor, i.e. a
-            // cooperative-pool thread is woken only to hop on to the caller's
-            // actor (the main actor, say). With the loop as the task's preferred
-            // executor while it waits, the resume is queued on the loop, which is
-            // running anyway, and hops from there: one thread wake-up fewer per
-            // call. Only this resume runs on the loop (the scope ends right
-            // after it; nonisolated callers hop back to the pool), so no caller
-            // code can block it.
+            // A resumed continuation is enqueued on the generic executor (or the
+            // task's preferred one): right for a nonisolated caller, which goes on
+            // there. An actor's caller (the main actor, say) would have a
+            // cooperative-pool thread woken only to hop on to the actor; with the
+            // loop as the task's preferred executor while it waits, the resume is
+            // queued on the loop, which is running anyway, and hops from there:
+            // one thread wake-up fewer per call. Only this resume runs on the loop
+            // (the scope ends right after it), so no caller code can block it.
+            if await Self.callerIsNonisolated() {
+                return try await withUnsafeThrowingContinuation { self.start(payload, deadline: deadline, reply: reply, resuming: $0) }
+            }
             return try await withTaskExecutorPreference(replyExecutor) { () async throws(any Error) -> Value in
-                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Value, any Error>) in
-                    eventLoop.execute {
-                        let promise = eventLoop.makePromise(of: Value.self)
-                        promise.futureResult.whenComplete { continuation.resume(with: $0) }
-                        self.write(RedisRequest(payload: payload, reply: reply(promise), deadline: deadline), failing: promise)
-                    }
-                }
+                try await withUnsafeThrowingContinuation { self.start(payload, deadline: deadline, reply: reply, resuming: $0) }
             }
         } catch {
             throw Self.redisError(error)
+        }
+    }
+
+    /// Whether the caller runs on no actor (the cooperative pool or its task's
+    /// preferred executor). Its own function, and through a `let`: `#isolation`
+    /// inside `submit` crashes Swift 6.3's optimizer, and `#isolation == nil`
+    /// its debug build.
+    nonisolated(nonsending) private static func callerIsNonisolated() async -> Bool {
+        let isolation = #isolation
+        return isolation == nil
+    }
+
+    /// From off the loop: on the loop, makes the reply promise, has it resume
+    /// `continuation`, and writes the request.
+    private func start<Value: Sendable>(
+        _ payload: RedisRequest.Payload, deadline: NIODeadline,
+        reply: @escaping @Sendable (EventLoopPromise<Value>) -> RedisRequest.Reply,
+        resuming continuation: UnsafeContinuation<Value, any Error>
+    ) {
+        let eventLoop = channel.eventLoop
+        eventLoop.execute {
+            let promise = eventLoop.makePromise(of: Value.self)
+            promise.futureResult.whenComplete { continuation.resume(with: $0) }
+            self.write(RedisRequest(payload: payload, reply: reply(promise), deadline: deadline), failing: promise)
         }
     }
 
