@@ -128,6 +128,9 @@ struct ClusterResumePartitionCommand: AsyncParsableCommand {
             Deletes the partition's pause key. Resume only once the slot is stable again \
             (redis-cli --cluster check): a script that runs while the slot's keys are split between \
             two masters can fail half-way (docs/cluster.md §7).
+
+            Example:
+              conveyor cluster-resume-partition --partitions 6 --partition 0
             """
     )
 
