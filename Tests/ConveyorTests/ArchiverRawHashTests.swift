@@ -39,6 +39,9 @@ struct ForeignHash: Sendable {
             ForeignHash(10_000_007, [("t", "legacy"), ("u", "11"), ("ca", n), ("fi", n)], reason: "w is not UTF-8", binary: [("w", [0xFF, 0xFE])]),
             ForeignHash(10_000_008, [("t", "legacy"), ("u", "12"), ("ca", n), ("fi", n), ("d2", "[1]")], reason: "the parts of d are not numbered"),
             ForeignHash(10_000_009, [("t", "legacy"), ("u", "007"), ("ca", n), ("fi", n)], reason: "u is not a canonical integer"),
+            ForeignHash(10_000_010, [("u", "13"), ("ca", n), ("fi", n)], reason: "t is empty or not UTF-8", binary: [("t", [0x6C, 0xC3])]),
+            ForeignHash(
+                10_000_011, [("t", "legacy"), ("u", "14"), ("ca", n), ("fi", n), ("d", "[1,"), ("d3", "2]")], reason: "the parts of d are not numbered"),
         ]
     }
 }
@@ -185,6 +188,19 @@ struct ArchiverRawHashTests {
         let entry = try JSONDecoder().decode(HistoryEntry.self, from: Data(line))
         #expect(entry.raw == raw && entry.job.id == hash.id)
         #expect(try JSONDecoder().decode(HistoryRecordID.self, from: Data(line)).id == hash.id)
+    }
+
+    @Test("a value split inside a character is checked joined, in any field order; a part alone is not JSON")
+    func splitValueChecked() {
+        let bytes = Array("[\"\(String(repeating: "é", count: 40))\"]".utf8)  // 84 bytes; bytes 62-63 are one "é", split by the parts
+        let fields: [(String, [UInt8])] = [
+            ("d2", Array(bytes[63...])), ("t", Array("split".utf8)), ("u", Array("1".utf8)), ("d", Array(bytes[..<63])),
+            ("ca", Array("1764380000000".utf8)),
+        ]
+        let hash = fields.flatMap { [RESPValue.bulkString(ByteBuffer(string: $0.0)), .bulkString(ByteBuffer(bytes: $0.1))] }
+        #expect(RawJobHash.problem(in: hash) == nil)
+        let firstPartOnly = Array(hash[2...])  // d2 left out: d alone ends inside a string
+        #expect(RawJobHash.problem(in: firstPartOnly)?.contains("d is not single-line JSON") == true)
     }
 
     @Test("JSONSyntax accepts single-line JSON and refuses everything else")
