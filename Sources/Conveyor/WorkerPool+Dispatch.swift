@@ -151,8 +151,8 @@ extension WorkerPool {
     private func startOrRelease(_ jobs: [WorkerJob], partition: ConveyorKeys.Partition) async {
         var unknown: [WorkerJob] = []
         for job in jobs {
-            if registry.runner(for: job.type) != nil {
-                start(job)
+            if let runner = registry.runner(for: job.type) {
+                start(job, runner: runner)
             } else {
                 unknown.append(job)
             }
