@@ -39,9 +39,6 @@ struct ForeignHash: Sendable {
             ForeignHash(10_000_007, [("t", "legacy"), ("u", "11"), ("ca", n), ("fi", n)], reason: "w is not UTF-8", binary: [("w", [0xFF, 0xFE])]),
             ForeignHash(10_000_008, [("t", "legacy"), ("u", "12"), ("ca", n), ("fi", n), ("d2", "[1]")], reason: "the parts of d are not numbered"),
             ForeignHash(10_000_009, [("t", "legacy"), ("u", "007"), ("ca", n), ("fi", n)], reason: "u is not a canonical integer"),
-            ForeignHash(10_000_010, [("u", "13"), ("ca", n), ("fi", n)], reason: "t is empty or not UTF-8", binary: [("t", [0x6C, 0xC3])]),
-            ForeignHash(
-                10_000_011, [("t", "legacy"), ("u", "14"), ("ca", n), ("fi", n), ("d", "[1,"), ("d3", "2]")], reason: "the parts of d are not numbered"),
         ]
     }
 }
@@ -190,7 +187,7 @@ struct ArchiverRawHashTests {
         #expect(try JSONDecoder().decode(HistoryRecordID.self, from: Data(line)).id == hash.id)
     }
 
-    @Test("a value split inside a character is checked joined, in any field order; a part alone is not JSON")
+    @Test("a value split inside a character is checked joined, in any field order; a part alone, a gap, a type not UTF-8 are problems")
     func splitValueChecked() {
         let bytes = Array("[\"\(String(repeating: "é", count: 40))\"]".utf8)  // 84 bytes; bytes 62-63 are one "é", split by the parts
         let fields: [(String, [UInt8])] = [
@@ -201,6 +198,12 @@ struct ArchiverRawHashTests {
         #expect(RawJobHash.problem(in: hash) == nil)
         let firstPartOnly = Array(hash[2...])  // d2 left out: d alone ends inside a string
         #expect(RawJobHash.problem(in: firstPartOnly)?.contains("d is not single-line JSON") == true)
+        // A part missing in the middle; a type that is not UTF-8.
+        let gap = firstPartOnly + [.bulkString(ByteBuffer(string: "d3")), .bulkString(ByteBuffer(string: "]"))]
+        #expect(RawJobHash.problem(in: gap)?.contains("the parts of d are not numbered") == true)
+        var badType = Array(hash[2...])
+        badType[1] = .bulkString(ByteBuffer(bytes: [0x6C, 0xC3]))
+        #expect(RawJobHash.problem(in: badType)?.contains("t is empty or not UTF-8") == true)
     }
 
     @Test("JSONSyntax accepts single-line JSON and refuses everything else")
