@@ -41,8 +41,7 @@ extension WorkerJob {
             case Self.attemptByte: attempt = reply.int ?? 1
             case Self.workerIdByte: workerId = String(buffer: value)
             default:
-                let name = String(buffer: key)
-                switch JobField(rawValue: name) {
+                switch JobField.named(key.readableBytesView) {
                 case .createdAt?: createdMs = reply.int
                 case .dueOffset?: dueOffsetMs = reply.int
                 case .dueAbsolute?: dueMs = reply.int  // written before `dd` existed: absolute
@@ -64,6 +63,7 @@ extension WorkerJob {
                     continue  // one-letter fields above; ic and rl are for the scripts only
                 case nil:
                     // d2, d3, … and r2, r3, …: later parts of a split value.
+                    let name = String(buffer: key)
                     guard let base = name.utf8.first, base == Self.dataByte || base == Self.resultByte,
                         let part = Int(name.dropFirst()), part >= 2
                     else { continue }
@@ -92,6 +92,34 @@ extension WorkerJob {
         guard let items = reply.array, let id = items.first?.int else { return nil }
         self.init(id: id, hashFields: items.dropFirst())
     }
+}
+
+extension JobField {
+    /// The field a hash field name names, read from its bytes: every field of
+    /// every job hash read (claims, the archiver) goes through this, and a
+    /// `String` plus `init(rawValue:)` per field cost a visible share of a
+    /// worker's CPU. `nil` for any other name (`d2`, `r3`, a foreign field).
+    static func named(_ name: ByteBufferView) -> JobField? {
+        guard let code = code(of: name) else { return nil }
+        return byCode[code]
+    }
+
+    /// The name's length and its (at most 7) bytes in one integer: equal for
+    /// equal names only.
+    private static func code<Bytes: Collection<UInt8>>(of name: Bytes) -> Int? {
+        let count = name.count
+        guard count >= 1, count <= 7 else { return nil }
+        var code = count
+        for byte in name { code = code << 8 | Int(byte) }
+        return code
+    }
+
+    private static let byCode: [Int: JobField] = Dictionary(
+        uniqueKeysWithValues: allCases.map { field in
+            guard let code = code(of: field.rawValue.utf8) else { preconditionFailure("JobField \(field) is longer than 7 bytes") }
+            return (code, field)
+        }
+    )
 }
 
 /// A hash value stored whole or in numbered parts.

@@ -32,6 +32,10 @@ extension WorkerPool {
                 group.addTask { await self.claimAndStart(count) }
             case .waitForSignal:
                 _ = await signals.next()
+                // Jobs that end together free their runners one task after
+                // another: let those that are ready run first, so one claim
+                // fills them all instead of one claim per freed runner.
+                await Task.yield()
             case .pause(let duration):
                 await wakeup.wait(upTo: duration)
                 claims.withLock { $0.pause = nil }
@@ -151,8 +155,8 @@ extension WorkerPool {
     private func startOrRelease(_ jobs: [WorkerJob], partition: ConveyorKeys.Partition) async {
         var unknown: [WorkerJob] = []
         for job in jobs {
-            if registry.runner(for: job.type) != nil {
-                start(job)
+            if let runner = registry.runner(for: job.type) {
+                start(job, runner: runner)
             } else {
                 unknown.append(job)
             }

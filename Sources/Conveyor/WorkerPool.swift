@@ -47,17 +47,7 @@ public final class WorkerPool<App: Sendable>: Service {
     let tracing: JobTracing
 
     /// Jobs whose task is running: the reason to interrupt each, and how.
-    struct Running {
-        var job: WorkerJob
-        var interruption: Interruption?
-        /// Cancels the job's task; `nil` until the task exists.
-        var cancel: (@Sendable () -> Void)?
-        /// Who reports the result: the job's task, or shutdown if it never ends.
-        var outcome: JobOutcome
-        /// When the job times out.
-        var deadline: ContinuousClock.Instant
-    }
-    let running = Mutex<[Int: Running]>([:])
+    let running = Mutex<[Int: RunningJob]>([:])
     /// Jobs claimed whose completion (or release) is not written yet: their
     /// leases are renewed, and shutdown waits for them.
     let held = Mutex<Set<Int>>([])
@@ -176,12 +166,14 @@ public final class WorkerPool<App: Sendable>: Service {
     // MARK: Running jobs
 
     /// Runs a claimed job in its own task, which then writes its completion.
-    func start(_ job: WorkerJob) {
+    /// - Parameter runner: The registry's runner for the job's type (looked up once, by the caller).
+    func start(_ job: WorkerJob, runner: @escaping JobRegistry<App>.Runner) {
         let outcome = JobOutcome()
-        let timeout = configuration.jobTimeoutByType[job.type] ?? configuration.jobTimeout
+        let timeout =
+            configuration.jobTimeoutByType.isEmpty ? configuration.jobTimeout : configuration.jobTimeoutByType[job.type] ?? configuration.jobTimeout
         // Registered before the task exists, so a fast job cannot finish first.
         running.withLock {
-            $0[job.id] = Running(job: job, interruption: nil, cancel: nil, outcome: outcome, deadline: .now + timeout)
+            $0[job.id] = RunningJob(job: job, interruption: nil, task: nil, outcome: outcome, deadline: .now + timeout)
         }
         metrics.increment(.started, type: job.type)
         if let started = job.started {
@@ -192,16 +184,12 @@ public final class WorkerPool<App: Sendable>: Service {
         // (and the process's shutdown) waiting forever on a job that ignores
         // cancellation. `running` tracks it instead; drain() finishes it as interrupted
         // after the grace period, and claimDelivery() drops its late result.
-        let task = Task { [registry, app, logger, tracing, metrics, workerId = configuration.workerId] in
+        let task = Task { [app, logger, tracing, metrics, workerId = configuration.workerId] in
             var log = logger
             log.handler = JobLogHandler(base: logger.handler, job: job)
             let result: Result<String?, any Error>
             let began = metrics.isEnabled ? ContinuousClock.now : nil
             do {
-                guard let runner = registry.runner(for: job.type) else {
-                    // Filtered out before start; kept so a registry change cannot crash.
-                    throw ConveyorError(.unknownJobType, "unknown job type \"\(job.type)\"")
-                }
                 if tracing.tracer == nil {
                     result = .success(try await runner(app, job, log))
                 } else {
@@ -219,7 +207,7 @@ public final class WorkerPool<App: Sendable>: Service {
             }
         }
         let interrupted = running.withLock { running in
-            running[job.id]?.cancel = { task.cancel() }
+            running[job.id]?.task = task
             return running[job.id]?.interruption != nil
         }
         if interrupted { task.cancel() }
@@ -297,13 +285,12 @@ public final class WorkerPool<App: Sendable>: Service {
     }
 
     func interrupt(_ id: Int, _ reason: Interruption) {
-        let cancel: (@Sendable () -> Void)? = running.withLock { running in
-            guard var entry = running[id], entry.interruption == nil else { return nil }
-            entry.interruption = reason
-            running[id] = entry
-            return entry.cancel
+        let task: Task<Void, Never>? = running.withLock { running in
+            guard running[id]?.interruption == nil else { return nil }
+            running[id]?.interruption = reason
+            return running[id]?.task
         }
-        cancel?()
+        task?.cancel()
     }
 
     // MARK: Shutdown
@@ -331,7 +318,7 @@ public final class WorkerPool<App: Sendable>: Service {
     }
 
     private struct Snapshot {
-        var running: [Int: Running]
+        var running: [Int: RunningJob]
         var held: Set<Int>
     }
 
@@ -346,6 +333,22 @@ public final class WorkerPool<App: Sendable>: Service {
             await settled.wait(upTo: deadline.map { min($0 - now, .seconds(1)) } ?? .seconds(1))
         }
     }
+}
+
+/// A job whose task is running: the reason to interrupt it, and how.
+///
+/// Not nested in the generic ``WorkerPool``: a nested type's metadata is
+/// generic too, and looking it up at run time (`swift_getGenericMetadata`) on
+/// every start and finish cost a visible share of a worker's CPU per job.
+struct RunningJob {
+    var job: WorkerJob
+    var interruption: Interruption?
+    /// The job's task (cancelled to interrupt it); `nil` until it exists.
+    var task: Task<Void, Never>?
+    /// Who reports the result: the job's task, or shutdown if it never ends.
+    var outcome: JobOutcome
+    /// When the job times out.
+    var deadline: ContinuousClock.Instant
 }
 
 /// Why a running job was stopped before it ended.

@@ -187,6 +187,25 @@ struct ArchiverRawHashTests {
         #expect(try JSONDecoder().decode(HistoryRecordID.self, from: Data(line)).id == hash.id)
     }
 
+    @Test("a value split inside a character is checked joined, in any field order; a part alone, a gap, a type not UTF-8 are problems")
+    func splitValueChecked() {
+        let bytes = Array("[\"\(String(repeating: "é", count: 40))\"]".utf8)  // 84 bytes; bytes 62-63 are one "é", split by the parts
+        let fields: [(String, [UInt8])] = [
+            ("d2", Array(bytes[63...])), ("t", Array("split".utf8)), ("u", Array("1".utf8)), ("d", Array(bytes[..<63])),
+            ("ca", Array("1764380000000".utf8)),
+        ]
+        let hash = fields.flatMap { [RESPValue.bulkString(ByteBuffer(string: $0.0)), .bulkString(ByteBuffer(bytes: $0.1))] }
+        #expect(RawJobHash.problem(in: hash) == nil)
+        let firstPartOnly = Array(hash[2...])  // d2 left out: d alone ends inside a string
+        #expect(RawJobHash.problem(in: firstPartOnly)?.contains("d is not single-line JSON") == true)
+        // A part missing in the middle; a type that is not UTF-8.
+        let gap = firstPartOnly + [.bulkString(ByteBuffer(string: "d3")), .bulkString(ByteBuffer(string: "]"))]
+        #expect(RawJobHash.problem(in: gap)?.contains("the parts of d are not numbered") == true)
+        var badType = Array(hash[2...])
+        badType[1] = .bulkString(ByteBuffer(bytes: [0x6C, 0xC3]))
+        #expect(RawJobHash.problem(in: badType)?.contains("t is empty or not UTF-8") == true)
+    }
+
     @Test("JSONSyntax accepts single-line JSON and refuses everything else")
     func jsonSyntax() {
         let valid = [

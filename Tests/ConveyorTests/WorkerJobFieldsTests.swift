@@ -38,6 +38,17 @@ struct WorkerJobFieldsTests {
         #expect(job.cronSchedule == "*/5 * * * * *" && job.cronTimeZone == "Europe/Paris")
     }
 
+    @Test("a field name read from its bytes names its JobField, and nothing else does")
+    func fieldNamesFromBytes() {
+        for field in JobField.allCases {
+            #expect(JobField.named(ByteBuffer(string: field.rawValue).readableBytesView) == field, "\(field)")
+        }
+        // Parts of split values, look-alikes and names too long to be a field.
+        for name in ["", "d2", "r10", "tt", "T", "\0t", "t\0", "\0\0t", "rmdx", "abcdefgh", "ardd", "é"] {
+            #expect(JobField.named(ByteBuffer(string: name).readableBytesView) == nil, "\(name.utf8.map { $0 })")
+        }
+    }
+
     @Test("the due time: ca + dd; an absolute du of older jobs; else ca")
     func dueTime() throws {
         let offset = try #require(WorkerJob(id: 1, hashFields: Self.fields([("t", "noop"), ("u", "1"), ("ca", "1000"), ("dd", "3600000")])))

@@ -106,8 +106,14 @@ public struct RawJobHash: Sendable, Hashable {
     /// single-line JSON, or text that is not UTF-8. (``WorkerJob``'s own
     /// reader is lenient: it would skip or default all of these.)
     static func problem<Fields: Collection<RESPValue>>(in hashFields: Fields) -> String? {
-        var present: Set<JobField> = []
-        var parts: [UInt8: [Int: ByteBuffer]] = [:]
+        // Per archived job: no String per field name, no set or dictionary
+        // unless a value is split in parts (names are matched on their bytes,
+        // ASCII values need no UTF-8 decoding).
+        var hasType = false
+        var hasUserId = false
+        var hasCreatedAt = false
+        var firstParts: [UInt8: ByteBuffer] = [:]
+        var laterParts: [UInt8: [Int: ByteBuffer]] = [:]
         var index = hashFields.startIndex
         while index != hashFields.endIndex {
             let valueIndex = hashFields.index(after: index)
@@ -116,46 +122,64 @@ public struct RawJobHash: Sendable, Hashable {
             guard case .bulkString(let key) = hashFields[index], case .bulkString(let value) = hashFields[valueIndex] else {
                 return "a field or value is not a string"
             }
-            guard let name = String(validating: key.readableBytesView, as: UTF8.self) else { return "a field name is not UTF-8" }
             let bytes = value.readableBytesView
-            guard let field = JobField(rawValue: name) else {
+            guard let field = JobField.named(key.readableBytesView) else {
+                guard let name = String(validating: key.readableBytesView, as: UTF8.self) else { return "a field name is not UTF-8" }
                 // d2, d3, … and r2, r3, …: later parts of a split value.
                 guard let base = name.utf8.first, base == dataByte || base == resultByte, name.utf8.count > 1,
                     isCanonicalInteger(name.utf8.dropFirst()), let part = Int(name.dropFirst()), part >= 2
                 else { return "unknown field \(quoted(name))" }
-                parts[base, default: [:]][part] = value
+                laterParts[base, default: [:]][part] = value
                 continue
             }
-            present.insert(field)
+            let name = field.rawValue
             switch field {
             case .type:
-                guard !bytes.isEmpty, String(validating: bytes, as: UTF8.self) != nil else { return "t is empty or not UTF-8" }
+                hasType = true
+                guard !bytes.isEmpty, isUTF8(bytes) else { return "t is empty or not UTF-8" }
             case .userId:
+                hasUserId = true
                 guard isCanonicalInteger(bytes) else { return "u is not a canonical integer" }
             case .data, .result:
-                parts[key.readableBytesView.first!, default: [:]][1] = value
+                firstParts[key.readableBytesView.first!] = value
             case .workerId, .cron, .cronTimeZone, .traceContext:
-                guard String(validating: bytes, as: UTF8.self) != nil else { return "\(name) is not UTF-8" }
+                guard isUTF8(bytes) else { return "\(name) is not UTF-8" }
             case .success, .autoReschedule:
                 guard bytes.count == 1, bytes.first == UInt8(ascii: "0") || bytes.first == UInt8(ascii: "1") else {
                     return "\(name) is not 0 or 1"
                 }
+            case .createdAt:
+                hasCreatedAt = true
+                guard isInteger(bytes) else { return "\(name) is not an integer" }
             case .dueOffset, .dueAbsolute, .started, .finished, .autoRescheduleDelay, .removeDelay, .rescheduledFrom, .attempt,
-                .createdAt, .interruptions, .releases, .followUpSupersededBy, .maxAttempts, .backoffMaxDelay, .failedRetention:
+                .interruptions, .releases, .followUpSupersededBy, .maxAttempts, .backoffMaxDelay, .failedRetention:
                 guard isInteger(bytes) else { return "\(name) is not an integer" }
             }
         }
-        for required in [JobField.type, .userId, .createdAt] where !present.contains(required) {
+        for (required, present) in [(JobField.type, hasType), (.userId, hasUserId), (.createdAt, hasCreatedAt)] where !present {
             return "field \(required.rawValue) is missing"
         }
         for (base, name) in [(dataByte, "d"), (resultByte, "r")] {
-            guard let numbered = parts[base] else { continue }
-            guard numbered.keys.sorted() == Array(1...numbered.count) else { return "the parts of \(name) are not numbered 1…n" }
+            guard let numbered = laterParts[base] else {
+                // Stored whole (the usual case): checked in place.
+                guard let whole = firstParts[base] else { continue }
+                let single = whole.withUnsafeReadableBytes { JSONSyntax.isSingleLineValue($0) }
+                guard single else { return "\(name) is not single-line JSON" }
+                continue
+            }
+            var all = numbered
+            all[1] = firstParts[base]
+            guard all.keys.sorted() == Array(1...all.count) else { return "the parts of \(name) are not numbered 1…n" }
             var joined: [UInt8] = []
-            for part in 1...numbered.count { joined.append(contentsOf: numbered[part]!.readableBytesView) }
+            for part in 1...all.count { joined.append(contentsOf: all[part]!.readableBytesView) }
             guard JSONSyntax.isSingleLineValue(joined) else { return "\(name) is not single-line JSON" }
         }
         return nil
+    }
+
+    /// Whether `bytes` are valid UTF-8; ASCII (the usual case) without decoding.
+    private static func isUTF8(_ bytes: ByteBufferView) -> Bool {
+        bytes.allSatisfy { $0 < 0x80 } || String(validating: bytes, as: UTF8.self) != nil
     }
 
     private static let dataByte = JobField.data.rawValue.utf8.first!
