@@ -63,10 +63,9 @@ extension RedisClient {
             var members: [Int: [Int]] = [:]
             for index in pending {
                 let call = calls[index]
-                var command = bySource ? call.sourceCommand() : call.command(sha: call.script.sha!)
-                // Routed like its WAIT: into the same per-master sub-pipeline, on one connection.
-                command.routingKey = call.keys.first
-                commands.append(command)
+                // Routed by its first key, like its WAIT: into the same per-master
+                // sub-pipeline, on one connection.
+                commands.append(bySource ? call.sourceCommand() : call.command(sha: call.script.sha!))
                 callOf.append(index)
                 members[groupKey(index), default: []].append(index)
                 if lastOfGroup[groupKey(index)] == index {

@@ -64,7 +64,11 @@ public struct RedisScriptCall: Sendable {
         keys.count.writeRESPBulkString(into: &buffer)
         for key in keys { buffer.writeRESPBulk(key) }
         for argument in arguments { argument.writeRESPBulkString(into: &buffer) }
-        return RedisCommand(encoded: buffer, name: verb)
+        // Routed by its keys (one slot, checked by the callers), so a script sent
+        // through the public `pipeline` on a cluster reaches its master at once.
+        var command = RedisCommand(encoded: buffer, name: verb)
+        command.routingKey = keys.first
+        return command
     }
 }
 
