@@ -27,6 +27,39 @@ extension Date {
         let days = milliseconds.floorDivided(by: 86_400_000)
         let msOfDay = milliseconds - days * 86_400_000
         let (year, month, day) = CivilCalendar.civil(fromDays: days)
+        // Years 0–9999 (every time the archiver and `--json` print): the 24
+        // bytes written into one fixed buffer and appended once (the history
+        // line encoder calls this 4–5 times per record).
+        if (0...9999).contains(year) {
+            var text: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            withUnsafeMutableBytes(of: &text) { out in
+                func put(_ value: Int, at start: Int, count: Int) {
+                    var rest = value
+                    var index = start + count
+                    while index > start {
+                        index -= 1
+                        out[index] = UInt8(truncatingIfNeeded: 48 + rest % 10)
+                        rest /= 10
+                    }
+                }
+                put(year, at: 0, count: 4)
+                out[4] = UInt8(ascii: "-")
+                put(month, at: 5, count: 2)
+                out[7] = UInt8(ascii: "-")
+                put(day, at: 8, count: 2)
+                out[10] = UInt8(ascii: "T")
+                put(msOfDay / 3_600_000, at: 11, count: 2)
+                out[13] = UInt8(ascii: ":")
+                put(msOfDay / 60_000 % 60, at: 14, count: 2)
+                out[16] = UInt8(ascii: ":")
+                put(msOfDay / 1000 % 60, at: 17, count: 2)
+                out[19] = UInt8(ascii: ".")
+                put(msOfDay % 1000, at: 20, count: 3)
+                out[23] = UInt8(ascii: "Z")
+                bytes.append(contentsOf: out)
+            }
+            return
+        }
         func digits(_ value: Int, _ count: Int) {
             var divisor = 1
             for _ in 1..<count { divisor *= 10 }
