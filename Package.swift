@@ -155,6 +155,7 @@ let package = Package(
                 "ConveyorTestSupport",
                 "CHiredis",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(
