@@ -6,10 +6,17 @@
   HASH); D = the job packed into its `due` member, `pending` HASH kept; E = D with `pending`
   and an id -> due index sharded into small (listpack) hashes.
   ARGV[2] N.
+  ARGV[3] optional: "peers" = the job of ../shared/peers's memory test (type benchNoop, data
+  {"payload":"<100 x>"}, 114 bytes, split in 63-byte parts in shape A as Conveyor writes it).
+  Shape F is the floor of any layout that keeps a due-time ZSET: the packed member alone,
+  no lookup by id or by (type, user).
 ]]
 local shape = ARGV[1]
 local n = tonumber(ARGV[2])
-local payload = '{"p":"' .. string.rep('x', 90) .. '"}'
+local peers = ARGV[3] == 'peers'
+local payload = peers and ('{"payload":"' .. string.rep('x', 100) .. '"}') or ('{"p":"' .. string.rep('x', 90) .. '"}')
+local jobType = peers and 'benchNoop' or 'noop'
+local ns = peers and 'conveyor' or 'ns'
 local base = 29432676013057
 local pendingShards = math.max(1, math.ceil(n / 256))
 for i = 1, n do
@@ -18,18 +25,23 @@ for i = 1, n do
   local due = 1795963321321 + i
   local user = tostring(i)
   if shape == 'A' then
-    redis.call('HSET', 'ns:{p0}:job:' .. idText, 't', 'noop', 'u', user, 'd', string.sub(payload, 1, 63),
-      'd2', string.sub(payload, 64), 'dd', '3600000', 'ca', '1795963321321')
-    redis.call('ZADD', 'ns:{p0}:due', due, idText)
-    redis.call('HSET', 'ns:{p0}:pending', 'noop\0' .. user, idText)
+    local fields = {'t', jobType, 'u', user, 'd', string.sub(payload, 1, 63), 'd2', string.sub(payload, 64, 126)}
+    if #payload > 126 then fields[#fields + 1] = 'd3'; fields[#fields + 1] = string.sub(payload, 127) end
+    if not peers then fields[#fields + 1] = 'dd'; fields[#fields + 1] = '3600000' end
+    fields[#fields + 1] = 'ca'; fields[#fields + 1] = '1795963321321'
+    redis.call('HSET', ns .. ':{p0}:job:' .. idText, unpack(fields))
+    redis.call('ZADD', ns .. ':{p0}:due', due, idText)
+    redis.call('HSET', ns .. ':{p0}:pending', jobType .. '\0' .. user, idText)
   else
-    local packed = idText .. '\0noop\0' .. user .. '\0' .. '3600000\0' .. '1795963321321\0' .. payload
-    redis.call('ZADD', 'ns:{p0}:due', due, packed)
+    local packed = idText .. '\0' .. jobType .. '\0' .. user .. '\0' .. (peers and '' or '3600000') .. '\0' .. '1795963321321\0' .. payload
+    redis.call('ZADD', ns .. ':{p0}:due', due, packed)
     if shape == 'D' then
-      redis.call('HSET', 'ns:{p0}:pending', 'noop\0' .. user, idText)
+      redis.call('HSET', ns .. ':{p0}:pending', jobType .. '\0' .. user, idText)
+    elseif shape == 'F' then
+      -- nothing else: the floor
     else
-      redis.call('HSET', 'ns:{p0}:pending:' .. (i % pendingShards), 'noop\0' .. user, idText)
-      redis.call('HSET', 'ns:{p0}:byId:' .. string.format('%d', math.floor(id / 65536)), idText, due)
+      redis.call('HSET', ns .. ':{p0}:pending:' .. (i % pendingShards), jobType .. '\0' .. user, idText)
+      redis.call('HSET', ns .. ':{p0}:byId:' .. string.format('%d', math.floor(id / 65536)), idText, due)
     end
   end
 end

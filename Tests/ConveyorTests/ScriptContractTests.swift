@@ -101,7 +101,8 @@ struct ScriptContractTests {
                 of: #"checkInt\(([^,]+), "[a-zA-Z]+""#, with: "checkInt($1", options: .regularExpression
             )
             for match in try Self.matches(#""([a-z]{1,3})""#, in: withoutLabels) { used.insert(match[1]) }
-            for match in try Self.matches(#"\bjob\.([a-z]{1,3})\b"#, in: code) where file.name.contains("scheduleFollowUp") || file.name.contains("recoverJobs") {
+            for match in try Self.matches(#"\bjob\.([a-z]{1,3})\b"#, in: code) where file.name.contains("scheduleFollowUp") || file.name.contains("recoverJobs")
+            {
                 used.insert(match[1])
             }
         }
@@ -140,5 +141,41 @@ struct ScriptContractTests {
         #expect(job.autoRescheduleOnFailureDelay == Int(hash["ard"]!) && job.removeDelay == Int(hash["rmd"]!))
         #expect(job.rescheduledFromJob == Int(hash["rf"]!) && job.attempt == Int(hash["a"]!))
         #expect(job.followUpSupersededBy == Int(hash["sb"]!))
+    }
+}
+
+/// What a script answers a caller that passes too few arguments: its own
+/// `ERR conveyor:` message, never a Lua runtime error, and nothing written.
+@Suite("Scripts given too few arguments")
+struct ScriptArgumentCountTests {
+    @Test("every script answers too few arguments with its own ERR conveyor: message and writes nothing")
+    func tooFewArguments() async throws {
+        try await TestRedis.withClient { client, ns in
+            let keys = try ConveyorKeys(namespace: ns)
+            let partition = keys.partition(0)
+            var answers: [String] = []
+            for signature in ScriptSignature.all {
+                // Fewer arguments than the script needs (getJobs and releaseArchiveClaims
+                // take an empty list, so they succeed), as far as no other script accepts.
+                for count in 0..<2 {
+                    let arguments: [any RESPArgument] = Array(repeating: "1", count: count)
+                    let call = signature.keys == [.archivers] ? signature.call(keys, arguments) : signature.call(partition, arguments, workerId: "w")
+                    do {
+                        _ = try await client.eval(call)
+                        answers.append("\(signature.script.name)/\(count): ok")
+                    } catch let error as RedisError {
+                        answers.append("\(signature.script.name)/\(count): \(error.message)")
+                        // The message follows the client's "EVALSHA <script>: " prefix.
+                        #expect(error.message.contains(": ERR conveyor: "), "\(signature.script.name) with \(count) arguments: \(error.message)")
+                    }
+                }
+            }
+            #expect(answers.filter { !$0.hasSuffix(": ok") }.count >= 21, "\(answers)")
+            // A missing integer is named as missing, not as the text "nil".
+            #expect(answers.contains { $0.hasPrefix("claimJobs/0:") && $0.contains("ERR conveyor: maxCount is missing") }, "\(answers)")
+            #expect(!answers.contains { $0.contains("got 'nil'") }, "\(answers)")
+            let written = try await TestRedis.keys(client, namespace: ns)
+            #expect(written.isEmpty, "nothing written: \(written), \(answers)")
+        }
     }
 }
