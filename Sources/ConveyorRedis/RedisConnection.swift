@@ -47,12 +47,15 @@ public final class RedisConnection: Sendable {
     ) async throws(RedisError) -> RedisConnection {
         // TLS: the context (PEM files read off the event loop) and a promise
         // completed by the handshake.
-        var tls: RedisTLS.Setup?
+        // A `let`, so the channel initializer (a `@Sendable` closure) may capture it.
+        let tls: RedisTLS.Setup?
         if case .enabled(let settings) = configuration.tls {
             tls = try await RedisTLS.Setup(
                 settings: settings, endpoint: configuration.endpoint, handshakeTimeout: TimeAmount(configuration.connectTimeout),
                 handshakeDone: eventLoop.makePromise(of: Void.self)
             )
+        } else {
+            tls = nil
         }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
