@@ -4,7 +4,7 @@
   roll back the writes made before it.
 
   value: the argument text; empty text is allowed only when `default` is given. A missing
-         argument (nil: the caller passed too few) is named as missing, not as the text "nil".
+         argument (nil: the caller passed too few) is named as missing, not as the text 'nil'.
   Returns the number (exact below 2^53).
 ]]
 local function checkInt(value, what, default)
