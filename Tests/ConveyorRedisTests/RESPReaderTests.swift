@@ -102,6 +102,30 @@ struct RESPReaderTests {
         }
     }
 
+    @Test("every argument type encodes byte for byte as hiredis's redisFormatCommandArgv")
+    func argumentTypesMatchHiredis() {
+        let integers = [0, 9, 10, -1, -10, 99, 100, 12_345_678, Int.max, Int.min]
+        let longText = String(repeating: "ü", count: 40_000)
+        let arguments: [any RESPArgument] =
+            integers.map { $0 as any RESPArgument } + [
+                "", "a", "small string", "é ünïcödé", longText, longText.dropFirst(3), Substring(""),
+                ByteBuffer(bytes: [0, 13, 10, 255]), ByteBuffer(), [UInt8](), [UInt8](repeating: 7, count: 300), 1.5,
+            ]
+        let textual: [[UInt8]] =
+            [Array("CMD".utf8)] + integers.map { Array(String($0).utf8) } + [
+                [], Array("a".utf8), Array("small string".utf8), Array("é ünïcödé".utf8), Array(longText.utf8),
+                Array(longText.dropFirst(3).utf8), [], [0, 13, 10, 255], [], [], [UInt8](repeating: 7, count: 300),
+                Array("1.5".utf8),
+            ]
+        let ours = RedisCommand("CMD", arguments: arguments)
+        #expect(Array(ours.encoded.readableBytesView) == hiredisFormat(textual))
+        // Each argument alone too, so a wrong length shows which type wrote it.
+        for (argument, bytes) in zip(arguments, textual.dropFirst()) {
+            let single = RedisCommand("CMD", arguments: [argument])
+            #expect(Array(single.encoded.readableBytesView) == hiredisFormat([Array("CMD".utf8), bytes]), "\(argument)")
+        }
+    }
+
     private func hiredisFormat(_ arguments: [[UInt8]]) -> [UInt8] {
         let copies = arguments.map { bytes -> UnsafeMutablePointer<CChar> in
             let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
