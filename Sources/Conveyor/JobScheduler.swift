@@ -230,7 +230,7 @@ public struct JobScheduler: Sendable {
         try validateReplicaSettings()
         try await layoutGate.verify(configuration.keys, client: client)
         let specs = try await resolvingCronDue(specs)
-        let scriptNow: any RESPArgument = configuration.testClock.map { $0().milliseconds } ?? ""
+        let scriptNow = configuration.testClock.map { String($0().milliseconds) } ?? ""
         let keys = configuration.keys
         var calls: [RedisScriptCall] = []
         var callMembers: [[Int]] = []  // input indices per call
@@ -240,19 +240,29 @@ public struct JobScheduler: Sendable {
             let partition = keys.partition(partitionIndex)
             for start in stride(from: 0, to: members.count, by: batchSize) {
                 let batch = Array(members[start..<min(start + batchSize, members.count)])
-                var arguments: [any RESPArgument] = [
-                    scriptNow, configuration.staleAfter.wholeMilliseconds, keys.partitionCount, partitionIndex, batch.count,
-                ]
-                arguments.reserveCapacity(5 + batch.count * 13)
+                // Straight into one buffer: 13 values per job as existentials cost more
+                // than their encoding.
+                var arguments = RESPArgumentList(byteCapacity: 64 + batch.count * 96)
+                arguments.append(scriptNow)
+                arguments.append(configuration.staleAfter.wholeMilliseconds)
+                arguments.append(keys.partitionCount)
+                arguments.append(partitionIndex)
+                arguments.append(batch.count)
                 for index in batch {
                     let spec = specs[index]
-                    arguments += [
-                        spec.type, spec.userId, spec.dataJSON ?? "", Self.dueArgument(spec),
-                        spec.cron?.expression ?? "", spec.cron.map { Self.storedTimeZone($0.timeZone) } ?? "",
-                        spec.autoRescheduleOnFailure ? "1" : "", spec.autoRescheduleOnFailureDelay, spec.removeDelay,
-                        spec.rescheduledFromJob.map(String.init) ?? "", spec.attempt,
-                        spec.maxAttempts.map(String.init) ?? "", spec.backoff.maxDelayMilliseconds.map(String.init) ?? "",
-                    ]
+                    arguments.append(spec.type)
+                    arguments.append(spec.userId)
+                    arguments.append(spec.dataJSON ?? "")
+                    Self.appendDueArgument(spec, to: &arguments)
+                    arguments.append(spec.cron?.expression ?? "")
+                    arguments.append(spec.cron.map { Self.storedTimeZone($0.timeZone) } ?? "")
+                    arguments.append(spec.autoRescheduleOnFailure ? "1" : "")
+                    arguments.append(spec.autoRescheduleOnFailureDelay)
+                    arguments.append(spec.removeDelay)
+                    Self.appendOptional(spec.rescheduledFromJob, to: &arguments)
+                    arguments.append(spec.attempt)
+                    Self.appendOptional(spec.maxAttempts, to: &arguments)
+                    Self.appendOptional(spec.backoff.maxDelayMilliseconds, to: &arguments)
                 }
                 if let traceContext { arguments.append(traceContext) }
                 calls.append(ScriptSignature.scheduleJobs.call(partition, arguments))
@@ -311,6 +321,22 @@ public struct JobScheduler: Sendable {
         if let due = spec.due { return String(due.milliseconds) }
         if let delay = spec.delay { return "+\(delay.wholeMilliseconds)" }
         return ""
+    }
+
+    /// ``dueArgument(_:)``, without a `String` for the common "now".
+    static func appendDueArgument(_ spec: JobSpec, to arguments: inout RESPArgumentList) {
+        if let due = spec.due {
+            arguments.append(due.milliseconds)
+        } else if spec.delay != nil {
+            arguments.append(dueArgument(spec))
+        } else {
+            arguments.append("")
+        }
+    }
+
+    /// An optional integer argument: its decimal digits, or `""` when absent.
+    static func appendOptional(_ value: Int?, to arguments: inout RESPArgumentList) {
+        if let value { arguments.append(value) } else { arguments.append("") }
     }
 
     /// `""` for UTC (the default the scripts leave unstored), else the IANA name.

@@ -38,11 +38,20 @@ public struct RedisScriptCall: Sendable {
     /// `ARGV`.
     public var arguments: [any RESPArgument]
 
+    /// More `ARGV`, already encoded, after ``arguments``.
+    public var argumentList: RESPArgumentList
+
     /// Creates an invocation.
     public init(_ script: RedisScript, keys: [String], arguments: [any RESPArgument]) {
+        self.init(script, keys: keys, arguments: arguments, argumentList: RESPArgumentList())
+    }
+
+    /// Creates an invocation whose `ARGV` is `arguments` followed by `argumentList`.
+    public init(_ script: RedisScript, keys: [String], arguments: [any RESPArgument], argumentList: RESPArgumentList) {
         self.script = script
         self.keys = keys
         self.arguments = arguments
+        self.argumentList = argumentList
     }
 
     func sourceCommand() -> RedisCommand {
@@ -57,13 +66,15 @@ public struct RedisScriptCall: Sendable {
     /// into one buffer (no argument array, no existential per key).
     private func encode(verb: String, first: String) -> RedisCommand {
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(64 + first.utf8.count + keys.count * 32 + arguments.count * 16)
-        buffer.writeRESPLength(prefix: UInt8(ascii: "*"), 3 + keys.count + arguments.count)
+        buffer.reserveCapacity(
+            64 + first.utf8.count + keys.count * 32 + arguments.count * 16 + argumentList.encoded.readableBytes)
+        buffer.writeRESPLength(prefix: UInt8(ascii: "*"), 3 + keys.count + arguments.count + argumentList.count)
         buffer.writeRESPBulk(verb)
         buffer.writeRESPBulk(first)
         keys.count.writeRESPBulkString(into: &buffer)
         for key in keys { buffer.writeRESPBulk(key) }
         for argument in arguments { argument.writeRESPBulkString(into: &buffer) }
+        buffer.writeImmutableBuffer(argumentList.encoded)
         // Routed by its keys (one slot, checked by the callers), so a script sent
         // through the public `pipeline` on a cluster reaches its master at once.
         var command = RedisCommand(encoded: buffer, name: verb)

@@ -30,6 +30,11 @@ struct ScriptSignature: Sendable {
         RedisScriptCall(script, keys: keys.map { partition.key($0, workerId: workerId) }, arguments: arguments)
     }
 
+    /// The call on one partition's keys, its `ARGV` already encoded.
+    func call(_ partition: ConveyorKeys.Partition, _ arguments: RESPArgumentList) -> RedisScriptCall {
+        RedisScriptCall(script, keys: keys.map { partition.key($0, workerId: nil) }, arguments: [], argumentList: arguments)
+    }
+
     /// The call on namespace-wide keys (`bindArchiver`).
     func call(_ keys: ConveyorKeys, _ arguments: [any RESPArgument]) -> RedisScriptCall {
         RedisScriptCall(
