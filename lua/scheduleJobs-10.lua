@@ -24,7 +24,11 @@
       ARGV[3] partitionCount    number of partitions (>= 1)
       ARGV[4] partitionIndex    this partition, 0 <= index < partitionCount
       ARGV[5] N                 number of jobs, 1 ..= 1000
-      then 13 arguments per job, job j (0-based) at ARGV[6 + 13*j ...]; "" = absent:
+      ARGV[6] fieldsPerJob      13, or 4 when every job of the call takes the defaults of
+                                +4 ..= +12 (only those four are sent: a bulk call of plain
+                                jobs passes a third of the arguments)
+      then fieldsPerJob arguments per job, job j (0-based) at ARGV[7 + fieldsPerJob*j ...];
+      "" = absent:
         +0  type        job type name (required)
         +1  userId      decimal integer user id, 0 for system jobs (required)
         +2  data        JSON text; "" = null
@@ -39,7 +43,7 @@
         +11 am          most attempts in all when ar = 1 (>= 1); "" = no limit
         +12 bx          exponential retry backoff up to this many ms (>= 1); "" = a fixed
                         ard (includes/scheduleFollowUp)
-      then, optionally, one more argument ARGV[6 + 13*N]:
+      then, optionally, one more argument ARGV[7 + fieldsPerJob*N]:
           tc          trace context of the span that scheduled the call (text, at most
                       4096 bytes), stored as `tc` on every job of the call; "" or absent = none
 
@@ -73,14 +77,17 @@ local staleAfterMs = checkInt(ARGV[2], "staleAfterMs")
 local partitionCount = checkInt(ARGV[3], "partitionCount")
 local partitionIndex = checkInt(ARGV[4], "partitionIndex")
 local count = checkInt(ARGV[5], "N")
-local fieldsPerJob = 13
+local fieldsPerJob = checkInt(ARGV[6], "fieldsPerJob")
 
 if partitionCount < 1 or partitionIndex < 0 or partitionIndex >= partitionCount then
   error({err = "ERR conveyor: partitionIndex must be in 0 ..< partitionCount"})
 end
+if fieldsPerJob ~= 4 and fieldsPerJob ~= 13 then
+  error({err = "ERR conveyor: fieldsPerJob must be 4 or 13"})
+end
 -- N is bounded: a call runs alone in Redis, so a huge one would stall every client.
-if count < 1 or count > 1000 or (#ARGV ~= 5 + count * fieldsPerJob and #ARGV ~= 6 + count * fieldsPerJob) then
-  error({err = "ERR conveyor: expected 5 + 13 * N arguments (+ 1 trace context), 1 <= N <= 1000"})
+if count < 1 or count > 1000 or (#ARGV ~= 6 + count * fieldsPerJob and #ARGV ~= 7 + count * fieldsPerJob) then
+  error({err = "ERR conveyor: expected 6 + fieldsPerJob * N arguments (+ 1 trace context), 1 <= N <= 1000"})
 end
 
 local function optional(value)
@@ -101,28 +108,16 @@ local function dueTime(value)
   return checkInt(value, "due", now)
 end
 
-local traceContext = optional(ARGV[6 + count * fieldsPerJob] or "")
+local traceContext = optional(ARGV[7 + count * fieldsPerJob] or "")
 if traceContext and #traceContext > 4096 then
   error({err = "ERR conveyor: tc must be at most 4096 bytes"})
 end
 
--- Validate every job before the first write. An empty optional argument (the usual
--- case) is taken as its default without a parse or a function call: this loop runs
--- once per job.
-local jobs = {}
-local find = string.find
-for j = 1, count do
-  local base = 6 + (j - 1) * fieldsPerJob
-  local jobType, userId = ARGV[base], ARGV[base + 1]
-  if jobType == "" then
-    error({err = "ERR conveyor: job " .. j .. " needs a type"})
-  end
-  -- Decimal and canonical, so "<type>:<userId>" is unambiguous (split at the last colon).
-  -- Up to 15 digits without a leading zero is canonical and exact as it is.
-  if userId ~= "0" and not (#userId <= 15 and find(userId, "^[1-9]%d*$")) then
-    userId = toIntString(checkInt(userId, "userId"))
-  end
-  local data, due, cron, tz = ARGV[base + 2], ARGV[base + 3], ARGV[base + 4], ARGV[base + 5]
+-- Arguments +4 ..= +12 of the job at ARGV[base], checked, into job (which holds
+-- their defaults). An empty argument (the usual case) is taken as its default
+-- without a parse or a function call.
+local function readOptions(job, base)
+  local cron, tz = ARGV[base + 4], ARGV[base + 5]
   local ar, ard, rmd, rf = ARGV[base + 6], ARGV[base + 7], ARGV[base + 8], ARGV[base + 9]
   local attempt, am, bx = ARGV[base + 10], ARGV[base + 11], ARGV[base + 12]
   if ar ~= "" and ar ~= "0" and ar ~= "1" then
@@ -147,14 +142,31 @@ for j = 1, count do
     error({err = "ERR conveyor: am and bx must be >= 1"})
   end
   if rf == "" then rf = nil else rf = toIntString(checkInt(rf, "rf")) end
-  jobs[j] = {
-    t = jobType, u = userId, d = data ~= "" and data or nil,
-    due = due == "" and now or dueTime(due),
-    cr = cron ~= "" and cron or nil, tz = tz ~= "" and tz or nil,
-    ar = ar == "1",
-    ard = ard, rmd = rmd,
-    rf = rf, a = attempt, am = am, bx = bx, tc = traceContext,
+  job.cr = cron ~= "" and cron or nil
+  job.tz = tz ~= "" and tz or nil
+  job.ar, job.ard, job.rmd, job.rf, job.a, job.am, job.bx = ar == "1", ard, rmd, rf, attempt, am, bx
+end
+
+-- Validate every job before the first write: this loop runs once per job.
+local jobs = {}
+local find = string.find
+for j = 1, count do
+  local base = 7 + (j - 1) * fieldsPerJob
+  local jobType, userId, data, due = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
+  if jobType == "" then
+    error({err = "ERR conveyor: job " .. j .. " needs a type"})
+  end
+  -- Decimal and canonical, so "<type>:<userId>" is unambiguous (split at the last colon).
+  -- Up to 15 digits without a leading zero is canonical and exact as it is.
+  if userId ~= "0" and not (#userId <= 15 and find(userId, "^[1-9]%d*$")) then
+    userId = toIntString(checkInt(userId, "userId"))
+  end
+  local job = {
+    t = jobType, u = userId, d = data ~= "" and data or nil, due = due == "" and now or dueTime(due),
+    ar = false, ard = 0, rmd = 0, a = 1, tc = traceContext,
   }
+  if fieldsPerJob == 13 then readOptions(job, base) end
+  jobs[j] = job
 end
 
 -- One reservation covers every id of the call; the `due` and `pending` writes

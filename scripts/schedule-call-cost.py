@@ -31,6 +31,7 @@ def main():
     parser.add_argument("--port", type=int, default=6379)
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--per", type=int, default=1, help="jobs per call (1 ..= 1000)")
+    parser.add_argument("--fields", type=int, default=4, choices=[4, 13], help="arguments per job (scripts that take fieldsPerJob)")
     parser.add_argument("--pid", type=int, default=0, help="redis-server's pid, for its CPU time (optional)")
     options = parser.parse_args()
     redis = script_cost.Redis(options.host, options.port)
@@ -39,6 +40,9 @@ def main():
     keys = [PREFIX + name for name in ["seq", "job:", "due", "pending", "running", "leases", "finished", "wake", "stale"]]
     # scheduleJobs-10 also declares the partition's pause key (docs/cluster.md §7).
     keys += [PREFIX + "paused"] if name == "scheduleJobs-10.lua" else []
+    # Issue 14: ARGV[6] fieldsPerJob, 4 when every job takes the defaults (--fields 13: all sent).
+    compact = "ARGV[6] fieldsPerJob" in script_cost.expand(name, set())
+    options.fields = options.fields if compact else 13
 
     def clean():
         script_cost.unlink_prefix(redis, PREFIX)
@@ -59,9 +63,9 @@ def main():
     cpu0, start = cpu(), time.time()
     for first in range(0, options.jobs, options.per):
         count = min(options.per, options.jobs - first)
-        args = ["", 3_600_000, 1, 0, count]
+        args = ["", 3_600_000, 1, 0, count] + ([options.fields] if compact else [])
         for user in range(first, first + count):
-            args += ["noop", user, '{"payload":""}', "", "", "", "", "", "", "", "", "", ""]
+            args += ["noop", user, '{"payload":""}', ""] + ([] if options.fields == 4 else [""] * 9)
         reply = redis.call("EVALSHA", sha, len(keys), *keys, *args)
         if not isinstance(reply, list):
             raise RuntimeError(f"scheduleJobs returned {reply!r}")

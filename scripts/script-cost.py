@@ -104,6 +104,8 @@ def main():
     token_claims = "claimJobs-8.lua" in files or "claimJobs-9.lua" in files or bool(paused)
     # Issue 11: stale and failed indexes, retry limits (two more fields per job).
     layout11 = "claimJobs-9.lua" in files or bool(paused)
+    # Issue 14: scheduleJobs takes fieldsPerJob (4 when every job takes the defaults).
+    compact = "ARGV[6] fieldsPerJob" in scripts["scheduleJobs"]
     sha = {name: redis.call("SCRIPT", "LOAD", source) for name, source in scripts.items()}
     keys = {name: PREFIX + name for name in [
         "seq", "due", "pending", "running", "leases", "finished", "wake", "archiving", "parked", "failed", "stale"]}
@@ -138,9 +140,9 @@ def main():
 
     def schedule(count=jobs, job_type="noop", due=""):
         for first in range(0, count, 100):
-            args = [now, 3_600_000, 1, 0, min(100, count - first)]
+            args = [now, 3_600_000, 1, 0, min(100, count - first)] + ([4] if compact else [])
             for user in range(first, min(first + 100, count)):
-                args += [job_type, user, "", due, "", "", "", "", "", "", ""] + (["", ""] if layout11 else [])
+                args += [job_type, user, "", due] + ([] if compact else ["", "", "", "", "", "", ""] + (["", ""] if layout11 else []))
             script("scheduleJobs", every + ([keys["stale"]] if layout11 else []) + paused, args)
 
     if options.future:

@@ -240,31 +240,9 @@ public struct JobScheduler: Sendable {
             let partition = keys.partition(partitionIndex)
             for start in stride(from: 0, to: members.count, by: batchSize) {
                 let batch = Array(members[start..<min(start + batchSize, members.count)])
-                // Straight into one buffer: 13 values per job as existentials cost more
-                // than their encoding.
-                var arguments = RESPArgumentList(byteCapacity: 64 + batch.count * 96)
-                arguments.append(scriptNow)
-                arguments.append(configuration.staleAfter.wholeMilliseconds)
-                arguments.append(keys.partitionCount)
-                arguments.append(partitionIndex)
-                arguments.append(batch.count)
-                for index in batch {
-                    let spec = specs[index]
-                    arguments.append(spec.type)
-                    arguments.append(spec.userId)
-                    arguments.append(spec.dataJSON ?? "")
-                    Self.appendDueArgument(spec, to: &arguments)
-                    arguments.append(spec.cron?.expression ?? "")
-                    arguments.append(spec.cron.map { Self.storedTimeZone($0.timeZone) } ?? "")
-                    arguments.append(spec.autoRescheduleOnFailure ? "1" : "")
-                    arguments.append(spec.autoRescheduleOnFailureDelay)
-                    arguments.append(spec.removeDelay)
-                    Self.appendOptional(spec.rescheduledFromJob, to: &arguments)
-                    arguments.append(spec.attempt)
-                    Self.appendOptional(spec.maxAttempts, to: &arguments)
-                    Self.appendOptional(spec.backoff.maxDelayMilliseconds, to: &arguments)
-                }
-                if let traceContext { arguments.append(traceContext) }
+                let arguments = Self.scheduleArguments(
+                    specs, batch: batch, scriptNow: scriptNow, staleAfterMs: configuration.staleAfter.wholeMilliseconds,
+                    partitionCount: keys.partitionCount, partitionIndex: partitionIndex, traceContext: traceContext)
                 calls.append(ScriptSignature.scheduleJobs.call(partition, arguments))
                 callMembers.append(batch)
             }
@@ -321,6 +299,43 @@ public struct JobScheduler: Sendable {
         if let due = spec.due { return String(due.milliseconds) }
         if let delay = spec.delay { return "+\(delay.wholeMilliseconds)" }
         return ""
+    }
+
+    /// `scheduleJobs`' `ARGV` for the jobs at `batch` (one partition), written
+    /// straight into one buffer: 13 values per job as existentials cost more
+    /// than their encoding. When every job takes the script's defaults, each
+    /// sends only type, user, data and due: a third of the arguments to parse.
+    static func scheduleArguments(
+        _ specs: [JobSpec], batch: [Int], scriptNow: String, staleAfterMs: Int, partitionCount: Int, partitionIndex: Int,
+        traceContext: String?
+    ) -> RESPArgumentList {
+        let fieldsPerJob = batch.allSatisfy { specs[$0].takesScriptDefaults } ? 4 : 13
+        var arguments = RESPArgumentList(byteCapacity: 64 + batch.count * (fieldsPerJob == 4 ? 48 : 96))
+        arguments.append(scriptNow)
+        arguments.append(staleAfterMs)
+        arguments.append(partitionCount)
+        arguments.append(partitionIndex)
+        arguments.append(batch.count)
+        arguments.append(fieldsPerJob)
+        for index in batch {
+            let spec = specs[index]
+            arguments.append(spec.type)
+            arguments.append(spec.userId)
+            arguments.append(spec.dataJSON ?? "")
+            appendDueArgument(spec, to: &arguments)
+            guard fieldsPerJob == 13 else { continue }
+            arguments.append(spec.cron?.expression ?? "")
+            arguments.append(spec.cron.map { storedTimeZone($0.timeZone) } ?? "")
+            arguments.append(spec.autoRescheduleOnFailure ? "1" : "")
+            arguments.append(spec.autoRescheduleOnFailureDelay)
+            arguments.append(spec.removeDelay)
+            appendOptional(spec.rescheduledFromJob, to: &arguments)
+            arguments.append(spec.attempt)
+            appendOptional(spec.maxAttempts, to: &arguments)
+            appendOptional(spec.backoff.maxDelayMilliseconds, to: &arguments)
+        }
+        if let traceContext { arguments.append(traceContext) }
+        return arguments
     }
 
     /// ``dueArgument(_:)``, without a `String` for the common "now".

@@ -165,3 +165,13 @@ struct JobSpec: Sendable {
     var rescheduledFromJob: Int?
     var attempt: Int = 1
 }
+
+extension JobSpec {
+    /// Whether `scheduleJobs` may take this job's options as its defaults
+    /// (no cron, no retry, no remove delay, first attempt), so that only its
+    /// type, user, data and due time are sent.
+    var takesScriptDefaults: Bool {
+        cron == nil && !autoRescheduleOnFailure && autoRescheduleOnFailureDelay == 0 && removeDelay == 0
+            && rescheduledFromJob == nil && attempt == 1 && maxAttempts == nil && backoff.maxDelayMilliseconds == nil
+    }
+}

@@ -59,7 +59,7 @@ struct AtLeastOnceTests {
             let ids = (1...1_001).map { $0 as any RESPArgument }
             let calls: [(String, RedisScriptCall)] = [
                 ("scheduleJobs", ScriptSignature.scheduleJobs.call(
-                    p, ["", 3_600_000, 1, 0, 1_001] + (1...1_001).flatMap { [WorkerEchoJob.typeName, $0, "", "", "", "", "", "", "", "", "", "", ""] as [any RESPArgument] }
+                    p, ["", 3_600_000, 1, 0, 1_001, 13] + (1...1_001).flatMap { [WorkerEchoJob.typeName, $0, "", "", "", "", "", "", "", "", "", "", ""] as [any RESPArgument] }
                 )),
                 ("completeJobs", ScriptSignature.completeJobs.call(
                     p, ["", 3_600_000, 1, 0, "w", 3, 86_400_000, 10_000, 1_001] + (1...1_001).flatMap { [$0, "1", "", ""] as [any RESPArgument] }

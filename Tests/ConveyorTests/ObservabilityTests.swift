@@ -312,11 +312,11 @@ struct ObservabilityTests {
             func job(_ user: Int) -> [any RESPArgument] { ["t", user, "", "", "", "", "", "", "", "", "", "", ""] }
             let tooLong = String(repeating: "x", count: 4097)
             await #expect(throws: RedisError.self) {
-                try await client.eval(ScriptSignature.scheduleJobs.call(p, ["1000", 3_600_000, 1, 0, 1] + job(1) + [tooLong]))
+                try await client.eval(ScriptSignature.scheduleJobs.call(p, ["1000", 3_600_000, 1, 0, 1, 13] + job(1) + [tooLong]))
             }
             #expect(try await TestRedis.keys(client, namespace: ns).isEmpty, "nothing written")
             let reply = try await client.eval(
-                ScriptSignature.scheduleJobs.call(p, ["1000", 3_600_000, 1, 0, 3] + job(1) + job(2) + job(1) + [#"{"k":"v"}"#])
+                ScriptSignature.scheduleJobs.call(p, ["1000", 3_600_000, 1, 0, 3, 13] + job(1) + job(2) + job(1) + [#"{"k":"v"}"#])
             )
             // {now, then id and replaced per job}: the third replaced the first.
             let entries: [Int] = Array((reply.array?.compactMap { $0.int } ?? []).dropFirst())
@@ -327,7 +327,7 @@ struct ObservabilityTests {
                 #expect(try await client.send("HGET", p.job(id), "tc").string == #"{"k":"v"}"#)
             }
             // Without the argument: no field.
-            let plain = try await client.eval(ScriptSignature.scheduleJobs.call(p, ["1000", 3_600_000, 1, 0, 1] + job(3)))
+            let plain = try await client.eval(ScriptSignature.scheduleJobs.call(p, ["1000", 3_600_000, 1, 0, 1, 13] + job(3)))
             let plainId = try #require(plain.array?.dropFirst().first?.int)
             #expect(try await client.send("HEXISTS", p.job(plainId), "tc").int == 0)
         }
