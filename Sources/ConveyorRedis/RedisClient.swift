@@ -6,10 +6,8 @@ import Synchronization
 
 /// A pooled, reconnecting Redis client.
 ///
-/// Commands are pipelined over ``RedisConfiguration/poolSize`` connections,
-/// so many tasks can share one client: the commands of a burst (10 ms) share
-/// one connection, so they reach Redis in few writes, and successive bursts
-/// take the connections in turn.
+/// Commands are spread round-robin over ``RedisConfiguration/poolSize``
+/// connections and pipelined on each, so many tasks can share one client.
 /// Connections open lazily. When one breaks, the next command on it
 /// reconnects; after a failed attempt the slot waits an exponentially growing,
 /// jittered delay, and commands arriving during that wait fail at once with
@@ -49,25 +47,11 @@ public final class RedisClient: Sendable, Service {
     private struct State {
         var slots: [SlotState]
         var nextSlot = 0
-        /// The slot of the current burst and when the burst ends (see `burstWindow`).
-        var burstSlot = 0
-        var burstEnd = NIODeadline.uptimeNanoseconds(0)
         var dedicated: [RedisConnection] = []
         var isShutDown = false
     }
 
     private let state: Mutex<State>
-    /// Commands sent within this long of a burst's first share its connection,
-    /// so they leave in few writes and Redis reads them in few reads (its event
-    /// loop pays per read, not per command). Round-robin per command split the
-    /// commands of jobs resumed together over every connection: 2 worker
-    /// processes × 50 runners, one command per job, made Redis do 0.28 socket
-    /// reads per job against 0.11 on one connection, with 11 % more Redis CPU
-    /// and 20 % more worker CPU per job (100 µs windows: 0.20; 1 ms: 0.12;
-    /// 10 ms: 0.11). The next burst takes the next connection, and a broken one
-    /// is skipped at once, so the pool still serves while one reconnects.
-    static let defaultBurstWindow = TimeAmount.milliseconds(10)
-    let burstWindow: TimeAmount
     /// Set for a cluster endpoint; the single-node path never touches it.
     let router: RedisClusterRouter?
 
@@ -76,17 +60,11 @@ public final class RedisClient: Sendable, Service {
     ///   - configuration: Where the server is and how to behave.
     ///   - eventLoopGroup: The NIO event loops that own the sockets.
     ///   - logger: Receives connection events at `.debug`; never a password.
-    public convenience init(
+    public init(
         configuration: RedisConfiguration,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "conveyor.redis")
     ) {
-        self.init(configuration: configuration, eventLoopGroup: eventLoopGroup, logger: logger, burstWindow: Self.defaultBurstWindow)
-    }
-
-    /// - Parameter burstWindow: See ``defaultBurstWindow``; tests pass their own.
-    init(configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger, burstWindow: TimeAmount) {
-        self.burstWindow = burstWindow
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
@@ -263,15 +241,9 @@ public final class RedisClient: Sendable, Service {
             let index: Int
             if ownLoop.inEventLoop {
                 index = 0
-            } else if case .connected(let connection, _) = state.slots[state.burstSlot], connection.isActive,
-                NIODeadline.now() < state.burstEnd
-            {
-                index = state.burstSlot
             } else {
                 index = state.nextSlot
                 state.nextSlot = (index + 1) % state.slots.count
-                state.burstSlot = index
-                state.burstEnd = NIODeadline.now() + burstWindow
             }
             var failures = 0
             switch state.slots[index] {

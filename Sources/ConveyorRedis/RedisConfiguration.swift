@@ -85,9 +85,8 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var database: Int
     /// Transport security.
     public var tls: TLS
-    /// Multiplexed connections shared by all callers (default 4). Commands are
-    /// pipelined on each; the commands of one burst share a connection and
-    /// bursts take them in turn (see ``RedisClient``).
+    /// Multiplexed connections shared by all callers. Commands are spread over
+    /// them round-robin and pipelined on each.
     public var poolSize: Int
     /// Upper bound for connecting, including `AUTH`/`SELECT`.
     public var connectTimeout: Duration
