@@ -29,12 +29,6 @@ extension ByteBuffer {
         }
     }
 
-    /// Writes an integer in decimal.
-    @inlinable
-    mutating func writeDecimal(_ value: Int) {
-        writeWithUnsafeMutableBytes(minimumWritableBytes: 20) { out in Self.putDecimal(value, into: out, at: 0) }
-    }
-
     /// How many bytes `value` takes in decimal, with its sign.
     @inlinable
     static func decimalWidth(_ value: Int) -> Int {
