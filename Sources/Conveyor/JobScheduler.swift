@@ -293,14 +293,6 @@ public struct JobScheduler: Sendable {
         return groups.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) }
     }
 
-    /// The script's `due`: absolute ms as given, `+<ms>` for a delay (from
-    /// Redis's now), `""` for now.
-    static func dueArgument(_ spec: JobSpec) -> String {
-        if let due = spec.due { return String(due.milliseconds) }
-        if let delay = spec.delay { return "+\(delay.wholeMilliseconds)" }
-        return ""
-    }
-
     /// `scheduleJobs`' `ARGV` for the jobs at `batch` (one partition), written
     /// straight into one buffer: 13 values per job as existentials cost more
     /// than their encoding. When every job takes the script's defaults, each
@@ -338,12 +330,13 @@ public struct JobScheduler: Sendable {
         return arguments
     }
 
-    /// ``dueArgument(_:)``, without a `String` for the common "now".
+    /// The script's `due`: absolute ms as given, `+<ms>` for a delay (from
+    /// Redis's now), `""` for now.
     static func appendDueArgument(_ spec: JobSpec, to arguments: inout RESPArgumentList) {
         if let due = spec.due {
             arguments.append(due.milliseconds)
-        } else if spec.delay != nil {
-            arguments.append(dueArgument(spec))
+        } else if let delay = spec.delay {
+            arguments.append("+\(delay.wholeMilliseconds)")
         } else {
             arguments.append("")
         }
