@@ -4,8 +4,9 @@ import Synchronization
 extension WorkerPool {
     /// Claims jobs for free runners. Claims run as child tasks, so more can
     /// be on their way while one is in flight (for runners freed meanwhile):
-    /// Redis does not wait for this process's round trips, and no job is
-    /// claimed without a free runner for it.
+    /// Redis does not wait for this process's round trips. No job is claimed
+    /// without a free runner for it, except the few claimed ahead while jobs
+    /// are short (``ClaimAhead``).
     func dispatch(into group: inout DiscardingTaskGroup) async {
         var signals = freeSlots.makeAsyncIterator()
         let concurrency = configuration.concurrency
@@ -14,9 +15,11 @@ extension WorkerPool {
         let maxClaimsInFlight = 3
         let pipelinedBatch = max(1, concurrency / 8)
         while !isStopping {
+            // Jobs claimed ahead (waiting for a runner) are in `running` too.
             let busy = running.withLock { $0.count }
+            let ahead = claimAhead.current
             let step: DispatchStep = claims.withLock { state in
-                let free = concurrency - busy - state.reserved
+                let free = concurrency + ahead - busy - state.reserved
                 if let pause = state.pause {
                     return state.inFlight == 0 ? .pause(pause) : .waitForSignal
                 }

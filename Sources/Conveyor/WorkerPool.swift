@@ -75,6 +75,10 @@ public final class WorkerPool<App: Sendable>: Service {
     let trouble = TroubleLog()
     /// Types met that this pool does not run (warned about once each).
     let unknownTypesWarned = Mutex<Set<String>>([])
+    /// The runners (``WorkerPoolConfiguration/concurrency``) the claimed jobs take turns on.
+    let runnerSlots: RunnerSlots
+    /// How many jobs to claim beyond the runners, from how long jobs run.
+    let claimAhead: ClaimAhead
 
     /// Creates a pool.
     /// - Parameters:
@@ -108,6 +112,8 @@ public final class WorkerPool<App: Sendable>: Service {
             store: store, configuration: configuration, clock: clock, logger: logger, trouble: trouble
         )
         (self.freeSlots, self.freeSlotsContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.runnerSlots = RunnerSlots(count: configuration.concurrency)
+        self.claimAhead = ClaimAhead(limit: configuration.claimAhead ?? configuration.concurrency)
     }
 
     static func ms(_ duration: Duration) -> Int { duration.wholeMilliseconds }
@@ -184,22 +190,33 @@ public final class WorkerPool<App: Sendable>: Service {
         // (and the process's shutdown) waiting forever on a job that ignores
         // cancellation. `running` tracks it instead; drain() finishes it as interrupted
         // after the grace period, and claimDelivery() drops its late result.
-        let task = Task { [app, logger, tracing, metrics, workerId = configuration.workerId] in
-            var log = logger
-            log.handler = JobLogHandler(base: logger.handler, job: job)
+        let task = Task { [app, logger, tracing, metrics, runnerSlots, workerId = configuration.workerId] in
             let result: Result<String?, any Error>
-            let began = metrics.isEnabled ? ContinuousClock.now : nil
             do {
-                if tracing.tracer == nil {
-                    result = .success(try await runner(app, job, log))
-                } else {
-                    result = .success(try await tracing.withRunSpan(job, partition: partition, workerId: workerId) { try await runner(app, job, log) })
+                // A job claimed ahead waits here for a runner; its timeout
+                // counts from when it gets one.
+                if try await runnerSlots.take() == .afterWaiting {
+                    self.running.withLock { $0[job.id]?.deadline = .now + timeout }
                 }
+                var log = logger
+                log.handler = JobLogHandler(base: logger.handler, job: job)
+                let began = ContinuousClock.now
+                do {
+                    if tracing.tracer == nil {
+                        result = .success(try await runner(app, job, log))
+                    } else {
+                        result = .success(try await tracing.withRunSpan(job, partition: partition, workerId: workerId) { try await runner(app, job, log) })
+                    }
+                } catch {
+                    result = .failure(error)
+                }
+                runnerSlots.giveBack()
+                let ran = (ContinuousClock.now - began).nanoseconds
+                claimAhead.observe(runNanoseconds: ran)
+                if metrics.isEnabled { metrics.record(.runDuration, type: job.type, nanoseconds: ran) }
             } catch {
+                // Interrupted while waiting for a runner: it never ran.
                 result = .failure(error)
-            }
-            if let began {
-                metrics.record(.runDuration, type: job.type, nanoseconds: (ContinuousClock.now - began).nanoseconds)
             }
             // Shutdown may have given up on this job already and finished it.
             if outcome.claimDelivery() {

@@ -16,6 +16,7 @@ struct CLIArgumentTests {
             ["jobs", "list", "--type", "echo", "--user", "1", "--state", "pending", "--json"],
             ["jobs", "cancel", "5"],
             ["worker", "--concurrency", "20", "--redis", "redis://redis:6379"],
+            ["worker", "--concurrency", "20", "--claim-ahead", "0"],
         ]
     )
     func valid(arguments: [String]) throws {
@@ -33,6 +34,7 @@ struct CLIArgumentTests {
             (["cron", "echo", "0 9 * * *", "--user", "1", "--tz", "Mars/Olympus"], "--tz \"Mars/Olympus\": unknown time zone"),
             (["jobs", "list", "--state", "sleeping"], "sleeping"),
             (["worker", "--concurrency", "0"], "--concurrency"),
+            (["worker", "--claim-ahead=-1"], "--claim-ahead must not be negative"),
             (["schedule", "echo", "--user", "1", "--partitions", "0"], "--partitions"),
         ]
     )
