@@ -32,7 +32,8 @@ struct WorkerHeartbeat<App: Sendable>: Sendable {
             id: configuration.workerId, host: host,
             pid: Int(ProcessInfo.processInfo.processIdentifier), concurrency: configuration.concurrency,
             jobTypes: pool.registry.typeNames, started: started, lastHeartbeat: pool.clock.now,
-            jobsRunning: pool.running.withLock { $0.count }
+            // Jobs claimed ahead, still waiting for a runner, do not run yet.
+            jobsRunning: max(0, pool.running.withLock { $0.count } - pool.runnerSlots.waiting)
         )
     }
 

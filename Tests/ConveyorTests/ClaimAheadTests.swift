@@ -138,6 +138,8 @@ struct ClaimAheadTests {
             #expect(try await eventually { app.seen.withLock { $0.runs[blocker] } == 1 })
             let waiting = try await schedule(scheduler, count: 5, ms: 0, firstUser: 200)
             #expect(try await eventually { pool.running.withLock { $0.count } == 6 }, "the 5 short jobs were not claimed behind the running one")
+            #expect(try await eventually { pool.runnerSlots.waiting == 5 })
+            #expect(WorkerHeartbeat(pool: pool).record().jobsRunning == 1, "the worker's record counts the jobs waiting for a runner as not running")
             if hard { worker.cancel() } else { pool.beginShutdown() }
             try await worker.value
             let ranWhileStopping = app.seen.withLock { seen in waiting.filter { seen.runs[$0] != nil } }
