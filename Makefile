@@ -69,7 +69,12 @@ docs: deps
 ## (conveyor-e2e-bench $(E2E_ARGS), which runs the release `conveyor worker` built beside it),
 ## e.g. make bench E2E_ARGS="--repeat 3"
 BENCH_SWIFT_BUILD = $(SWIFT) build -c release $(SWIFT_FLAGS) --package-path Benchmarks
+# SwiftPM kept the Benchmarks package's build plan after a source file was added to the root
+# package (its path dependency), and the build failed on the new type; a newer manifest makes
+# it plan again (seconds; unchanged files are not recompiled).
+BENCH_REPLAN = touch Benchmarks/Package.swift
 bench: deps
+	$(BENCH_REPLAN)
 	$(BENCH_SWIFT_BUILD) --product conveyor-bench
 	$(BENCH_SWIFT_BUILD) --product conveyor
 	$(BENCH_SWIFT_BUILD) --product conveyor-e2e-bench
@@ -105,6 +110,7 @@ chaos: deps
 ## (conveyor-history-bench and conveyor, both from the Benchmarks package's release build)
 HISTORY_RECORDS ?= 10000000
 bench-history: deps
+	$(BENCH_REPLAN)
 	$(BENCH_SWIFT_BUILD) --product conveyor
 	$(BENCH_SWIFT_BUILD) --product conveyor-history-bench
 	SWIFT=$(SWIFT) ./scripts/history-bench.sh $(HISTORY_RECORDS)
