@@ -193,8 +193,7 @@ public final class WorkerPool<App: Sendable>: Service {
         let task = Task { [app, logger, tracing, metrics, runnerSlots, workerId = configuration.workerId] in
             let result: Result<String?, any Error>
             do {
-                // A job claimed ahead waits here for a runner; its timeout
-                // counts from when it gets one.
+                // A job claimed ahead waits for a runner; its timeout starts then.
                 if try await runnerSlots.take() == .afterWaiting {
                     self.running.withLock { $0[job.id]?.deadline = .now + timeout }
                 }
