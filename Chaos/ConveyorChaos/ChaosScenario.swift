@@ -4,6 +4,8 @@ import ConveyorTestSupport
 public enum ChaosScenario: String, Sendable, CaseIterable {
     /// SIGKILL one of two worker processes at random moments, restarting it each time.
     case workerKill = "worker-kill"
+    /// The same with jobs of 0–1 ms, which workers claim ahead of their free runners.
+    case workerKillShortJobs = "worker-kill-short-jobs"
     /// SIGKILL the redis-server (AOF, `appendfsync always`) and restart it, twice, mid-run.
     case redisRestart = "redis-restart"
     /// SIGSTOP the redis-server for longer than the lease, then SIGCONT.
@@ -21,6 +23,7 @@ public enum ChaosScenario: String, Sendable, CaseIterable {
         var random = SeededRandom(seed: settings.seed ^ UInt64(bitPattern: Int64(rawValue.hashValueStable)))
         switch self {
         case .workerKill: return try await Self.workerKill(settings, &random)
+        case .workerKillShortJobs: return try await Self.workerKillShortJobs(settings, &random)
         case .redisRestart: return try await Self.redisRestart(settings, &random)
         case .redisFreeze: return try await Self.redisFreeze(settings, &random)
         case .proxyFaults: return try await Self.proxyFaults(settings, &random)

@@ -28,6 +28,11 @@ struct ChaosScenarioTests {
         Self.expectEveryJobRan(try await Self.run(.workerKill))
     }
 
+    @Test("short jobs claimed ahead, a worker holding them SIGKILLed twice: every job runs, none is left")
+    func workerKillShortJobs() async throws {
+        Self.expectEveryJobRan(try await Self.run(.workerKillShortJobs))
+    }
+
     @Test("redis-server SIGKILLed and restarted twice (AOF always): every acknowledged job runs, none is left")
     func redisRestart() async throws {
         Self.expectEveryJobRan(try await Self.run(.redisRestart))
