@@ -199,23 +199,55 @@ struct JobStore: Sendable {
 
     /// ``recoverExpired(partition:now:estimatedNow:graceMs:maxInterruptions:limit:lockOwner:lockMs:)``,
     /// saying also which candidates did not parse.
+    ///
+    /// Pages through up to `maxPages` pages of `limit` expired leases, so a
+    /// worker that died holding many jobs has them all marked by one pass and
+    /// recovered by the next one after the grace period: one page per pass
+    /// recovered only `limit` jobs per grace period.
     func recoveryPass(
         partition: ConveyorKeys.Partition, now: Int?, estimatedNow: Int, graceMs: Int, maxInterruptions: Int = 3,
-        limit: Int = 100, lockOwner: String? = nil, lockMs: Int = 1_000
+        limit: Int = 100, maxPages: Int = 10, lockOwner: String? = nil, lockMs: Int = 1_000
     ) async throws(ConveyorError) -> RecoveryPass {
+        if let lockOwner {
+            let acquired: RESPValue
+            do {
+                acquired = try await client.send(RedisCommand("SET", key: partition.recoveryLock, lockOwner, "NX", "PX", lockMs))
+            } catch {
+                throw ConveyorError(error)
+            }
+            guard acquired == .simpleString("OK") else { return RecoveryPass() }
+        }
+        var pass = RecoveryPass()
+        var offset = 0
+        for _ in 0..<max(1, maxPages) {
+            let (page, candidates) = try await recoverPage(
+                partition: partition, now: now, estimatedNow: estimatedNow, graceMs: graceMs, maxInterruptions: maxInterruptions,
+                offset: offset, limit: limit
+            )
+            pass.recovered += page.recovered
+            pass.unparseable += page.unparseable
+            pass.recoveredTypes += page.recoveredTypes
+            guard candidates == limit else { break }
+            // Recovered jobs left `leases`; the ones only marked stay ahead of the next page.
+            offset += candidates - page.recovered
+        }
+        return pass
+    }
+
+    /// One page of a recovery pass: the expired leases from `offset` on, and
+    /// how many candidates the page read.
+    private func recoverPage(
+        partition: ConveyorKeys.Partition, now: Int?, estimatedNow: Int, graceMs: Int, maxInterruptions: Int, offset: Int, limit: Int
+    ) async throws(ConveyorError) -> (RecoveryPass, candidates: Int) {
         let candidates: [Int]
         do {
-            if let lockOwner {
-                let acquired = try await client.send(RedisCommand("SET", key: partition.recoveryLock, lockOwner, "NX", "PX", lockMs))
-                guard acquired == .simpleString("OK") else { return RecoveryPass() }
-            }
             // A candidate read a little early or late is harmless: the script decides.
-            candidates = try await client.send(RedisCommand("ZRANGEBYSCORE", key: partition.leases, "-inf", now ?? estimatedNow, "LIMIT", 0, limit))
+            candidates = try await client.send(RedisCommand("ZRANGEBYSCORE", key: partition.leases, "-inf", now ?? estimatedNow, "LIMIT", offset, limit))
                 .array?.compactMap(\.int) ?? []
         } catch {
             throw ConveyorError(error)
         }
-        guard !candidates.isEmpty else { return RecoveryPass() }
+        guard !candidates.isEmpty else { return (RecoveryPass(), 0) }
         // The next cron run is computed here (the scripts have no cron parser);
         // the script re-checks every candidate, so a stale read is harmless.
         let reply = try await eval(ScriptSignature.getJobs.call(partition, candidates))
@@ -237,7 +269,7 @@ struct JobStore: Sendable {
             arguments += [id, ""]
             types.append(nil)
         }
-        guard !arguments.isEmpty else { return pass }
+        guard !arguments.isEmpty else { return (pass, candidates.count) }
         let header: [any RESPArgument] = [
             Self.argument(now), staleAfterMs, keys.partitionCount, partition.index, graceMs, maxInterruptions,
             failedRetention.ms, failedRetention.max, arguments.count / 2,
@@ -248,7 +280,7 @@ struct JobStore: Sendable {
             pass.recovered += 1
             if let type { pass.recoveredTypes.append(type) }
         }
-        return pass
+        return (pass, candidates.count)
     }
 
     private func eval(_ call: RedisScriptCall, timeout: Duration? = nil) async throws(ConveyorError) -> RESPValue {

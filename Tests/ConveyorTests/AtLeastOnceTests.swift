@@ -105,6 +105,25 @@ struct AtLeastOnceTests {
         }
     }
 
+    @Test("a worker that died holding 250 jobs: one pass marks them all, the next one after the grace period recovers them all (not one page of 100 per grace period)")
+    func recoveryPagesThroughExpiredLeases() async throws {
+        try await TestRedis.withClient { client, ns in
+            let keys = try ConveyorKeys(namespace: ns)
+            let scheduler = JobScheduler(client: client, configuration: .init(keys: keys))
+            _ = try await scheduler.scheduleJobs((1...250).map { WorkerJobConfig(WorkerEchoJob.self, userId: $0, data: .null) })
+            let store = Self.store(client, keys)
+            let p = keys.partition(0)
+            let t = Date().milliseconds
+            let (claimed, _, _) = try await store.claim(partition: p, now: t, workerId: "dead", maxCount: 250, leaseMs: 1_000)
+            #expect(claimed.count == 250)
+            #expect(try await store.recoverExpired(partition: p, now: t + 5_000, estimatedNow: t + 5_000, graceMs: 2_000) == 0)
+            #expect(try await client.send("ZCARD", p.suspects).int == 250, "the first pass marks every expired lease")
+            #expect(try await store.recoverExpired(partition: p, now: t + 7_000, estimatedNow: t + 7_000, graceMs: 2_000) == 250)
+            #expect(try await client.send("ZCARD", p.leases).int == 0)
+            #expect(try await scheduler.counts()[.pending] == 250, "each recovered job is re-run")
+        }
+    }
+
     @Test("a lease expired after an outage longer than the lease is renewed while the job is not recovered")
     func renewAfterOutage() async throws {
         try await TestRedis.withClient { client, ns in
