@@ -24,7 +24,7 @@ struct LeaseKeeper<App: Sendable>: Sendable {
         while !Task.isCancelled {
             let now = clock.now
             if now >= nextTimeoutCheck {
-                let overdue = pool.running.withLock { running in running.filter { $0.value.deadline <= now }.map(\.key) }
+                let overdue = pool.running.withLock { running in running.filter { $0.value.deadline.map { $0 <= now } ?? false }.map(\.key) }
                 for id in overdue { pool.interrupt(id, .timedOut) }
                 nextTimeoutCheck = now + timeoutCheck
             }

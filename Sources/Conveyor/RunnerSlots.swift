@@ -3,16 +3,10 @@ import Synchronization
 /// The pool's runners: a claimed job's task takes one before the job's body
 /// runs and gives it back when the body ends.
 ///
-/// Without claim-ahead there are never more jobs than runners and ``take()``
-/// never waits. With it, the jobs claimed ahead wait here, first come first
-/// served, each for the next runner freed.
+/// Without claim-ahead there are never more jobs than runners and
+/// ``tryTake()`` always succeeds. With it, the jobs claimed ahead wait in
+/// ``take()``, first come first served, each for the next runner freed.
 final class RunnerSlots: Sendable {
-    /// How ``take()`` got its runner.
-    enum Taken {
-        case atOnce
-        case afterWaiting
-    }
-
     private struct Waiter {
         var id: Int
         var continuation: CheckedContinuation<Void, any Error>
@@ -35,10 +29,19 @@ final class RunnerSlots: Sendable {
         state = Mutex(State(free: count))
     }
 
+    /// Takes a runner if one is free, without waiting.
+    func tryTake() -> Bool {
+        state.withLock { state in
+            guard state.free > 0 else { return false }
+            state.free -= 1
+            return true
+        }
+    }
+
     /// Takes a runner, waiting for one if none is free.
     /// - Throws: `CancellationError` when the task is cancelled while it waits
     ///   (it then holds no runner).
-    func take() async throws -> Taken {
+    func take() async throws {
         let id: Int? = state.withLock { state in
             if state.free > 0 {
                 state.free -= 1
@@ -48,7 +51,7 @@ final class RunnerSlots: Sendable {
             state.arriving.insert(state.nextId)
             return state.nextId
         }
-        guard let id else { return .atOnce }
+        guard let id else { return }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let cancelled = state.withLock { state in
@@ -71,7 +74,6 @@ final class RunnerSlots: Sendable {
             }
             waiter?.continuation.resume(throwing: CancellationError())
         }
-        return .afterWaiting
     }
 
     /// Gives a runner back: to the longest waiting job, or to the free ones.

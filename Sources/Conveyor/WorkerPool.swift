@@ -177,10 +177,10 @@ public final class WorkerPool<App: Sendable>: Service {
         let outcome = JobOutcome()
         let timeout =
             configuration.jobTimeoutByType.isEmpty ? configuration.jobTimeout : configuration.jobTimeoutByType[job.type] ?? configuration.jobTimeout
+        // A job claimed ahead has no runner yet: its timeout starts when it gets one.
         // Registered before the task exists, so a fast job cannot finish first.
-        running.withLock {
-            $0[job.id] = RunningJob(job: job, interruption: nil, task: nil, outcome: outcome, deadline: .now + timeout)
-        }
+        let hasRunner = runnerSlots.tryTake()
+        running.withLock { $0[job.id] = RunningJob(job: job, task: nil, outcome: outcome, deadline: hasRunner ? .now + timeout : nil) }
         metrics.increment(.started, type: job.type)
         if let started = job.started {
             metrics.record(.lateness, type: job.type, nanoseconds: Int64(started.milliseconds - job.due.milliseconds) * 1_000_000)
@@ -193,8 +193,8 @@ public final class WorkerPool<App: Sendable>: Service {
         let task = Task { [app, logger, tracing, metrics, runnerSlots, workerId = configuration.workerId] in
             let result: Result<String?, any Error>
             do {
-                // A job claimed ahead waits for a runner; its timeout starts then.
-                if try await runnerSlots.take() == .afterWaiting {
+                if !hasRunner {
+                    try await runnerSlots.take()
                     self.running.withLock { $0[job.id]?.deadline = .now + timeout }
                 }
                 var log = logger
@@ -358,13 +358,13 @@ public final class WorkerPool<App: Sendable>: Service {
 /// every start and finish cost a visible share of a worker's CPU per job.
 struct RunningJob {
     var job: WorkerJob
-    var interruption: Interruption?
+    var interruption: Interruption? = nil
     /// The job's task (cancelled to interrupt it); `nil` until it exists.
     var task: Task<Void, Never>?
     /// Who reports the result: the job's task, or shutdown if it never ends.
     var outcome: JobOutcome
-    /// When the job times out.
-    var deadline: ContinuousClock.Instant
+    /// When the job times out; `nil` while it waits for a runner (claimed ahead).
+    var deadline: ContinuousClock.Instant?
 }
 
 /// Why a running job was stopped before it ended.
