@@ -88,7 +88,7 @@ final class RunnerSlots: Sendable {
         next?.continuation.resume()
     }
 
-    /// Jobs waiting for a runner (tests and logs).
+    /// Jobs waiting for a runner (the worker record leaves them out of `jobsRunning`).
     var waiting: Int {
         state.withLock { $0.waiters.count + $0.arriving.count }
     }
