@@ -8,7 +8,7 @@ callers send) and a distinct userId per job, and prints the script's time per ca
 per job from INFO commandstats (`evalsha` usec) and redis-server's CPU per job. The
 single-job call (--per 1) is what an awaited `scheduleJob` costs Redis.
 
-    python3 scripts/schedule-call-cost.py --port 6379 [--per 1] [--jobs 20000] [--pid PID]
+    python3 scripts/schedule-call-cost.py --port 6379 [--per 1] [--jobs 20000] [--pid PID] [--payload-bytes 100]
 
 Writes only keys of its own namespace (`schedule-call-cost:{p0}:*`), deleted after each run.
 """
@@ -33,6 +33,8 @@ def main():
     parser.add_argument("--per", type=int, default=1, help="jobs per call (1 ..= 1000)")
     parser.add_argument("--fields", type=int, default=4, choices=[4, 13], help="arguments per job (scripts that take fieldsPerJob)")
     parser.add_argument("--pid", type=int, default=0, help="redis-server's pid, for its CPU time (optional)")
+    parser.add_argument("--payload-bytes", type=int, default=0,
+                        help="length of each job's payload string (../shared/peers' job: 100)")
     options = parser.parse_args()
     redis = script_cost.Redis(options.host, options.port)
     name = next(n for n in os.listdir(script_cost.LUA_DIR) if re.fullmatch(r"scheduleJobs-\d+\.lua", n))
@@ -61,11 +63,12 @@ def main():
     clean()
     calls0, usec0 = evalsha_usec()
     cpu0, start = cpu(), time.time()
+    data = '{"payload":"' + "x" * options.payload_bytes + '"}'
     for first in range(0, options.jobs, options.per):
         count = min(options.per, options.jobs - first)
         args = ["", 3_600_000, 1, 0, count] + ([options.fields] if compact else [])
         for user in range(first, first + count):
-            args += ["noop", user, '{"payload":""}', ""] + ([] if options.fields == 4 else [""] * 9)
+            args += ["noop", user, data, ""] + ([] if options.fields == 4 else [""] * 9)
         reply = redis.call("EVALSHA", sha, len(keys), *keys, *args)
         if not isinstance(reply, list):
             raise RuntimeError(f"scheduleJobs returned {reply!r}")

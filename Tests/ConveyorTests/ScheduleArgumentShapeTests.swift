@@ -45,6 +45,33 @@ struct ScheduleArgumentShapeTests {
         }
     }
 
+    /// insertJob builds a plain job's HSET in one table constructor when it is due now; a
+    /// job due later takes the general path. Both must store the same fields, in the order
+    /// claimJobs reads (t, u first), with data over 64 bytes in parts so the hash stays a listpack.
+    @Test("a plain job due now is stored as the same job due later is, but for dd", arguments: [0, 10, 64, 65, 100, 126, 127, 300])
+    func plainJobDueNowStoresTheSame(dataLength: Int) async throws {
+        try await TestRedis.withClient { client, ns in
+            let p = try ConveyorKeys(namespace: ns, partitionCount: 1).partition(0)
+            let data = dataLength == 0 ? "" : "\"" + String(repeating: "x", count: dataLength - 2) + "\""
+            let reply = try await client.eval(
+                ScriptSignature.scheduleJobs.call(p, ["1000", 3_600_000, 1, 0, 2, 4, "t", 1, data, "", "t", 2, data, "+250"]))
+            let ids = (reply.array ?? []).compactMap(\.int)
+            try #require(ids.count == 5, "\(reply)")
+            let (dueNow, dueLater) = (ids[1], ids[3])
+            var nowHash = try await Self.hash(client, p.job(dueNow))
+            var laterHash = try await Self.hash(client, p.job(dueLater))
+            #expect(laterHash.removeValue(forKey: "dd") == "250")
+            #expect(nowHash.removeValue(forKey: "u") == "1" && laterHash.removeValue(forKey: "u") == "2")
+            #expect(nowHash == laterHash)
+            #expect(nowHash["d2"] != nil || dataLength <= 64)
+            for id in [dueNow, dueLater] {
+                let flat = try #require(try await client.send("HGETALL", p.job(id)).array).compactMap(\.string)
+                #expect(Array(flat.prefix(4).enumerated().filter { $0.offset % 2 == 0 }.map(\.element)) == ["t", "u"])
+                #expect(try await client.send("OBJECT", "ENCODING", p.job(id)).string == "listpack")
+            }
+        }
+    }
+
     @Test("fieldsPerJob other than 4 or 13, or a count that does not match it, is refused and writes nothing")
     func fieldsPerJobChecked() async throws {
         try await TestRedis.withClient { client, ns in

@@ -77,23 +77,38 @@ local function insertJob(keys, ctx, job)
     ctx.nowText = nowText
   end
   local dueText = job.due == now and nowText or toIntString(job.due)
-  local args = {"t", job.t, "u", job.u}
-  if job.d then appendChunked(args, "d", job.d) end
-  -- The due time as an offset from `ca` (= now): a few bytes instead of 13 digits.
-  if job.due ~= now then args[#args + 1] = "dd"; args[#args + 1] = toIntString(job.due - now) end
-  if job.cr then args[#args + 1] = "cr"; args[#args + 1] = job.cr end
-  if job.tz then args[#args + 1] = "tz"; args[#args + 1] = job.tz end
-  if job.ar then args[#args + 1] = "ar"; args[#args + 1] = "1" end
-  if job.ard ~= 0 then args[#args + 1] = "ard"; args[#args + 1] = toIntString(job.ard) end
-  if job.rmd ~= 0 then args[#args + 1] = "rmd"; args[#args + 1] = toIntString(job.rmd) end
-  if job.rf then args[#args + 1] = "rf"; args[#args + 1] = job.rf end
-  if job.a ~= 1 then args[#args + 1] = "a"; args[#args + 1] = toIntString(job.a) end
-  if job.am then args[#args + 1] = "am"; args[#args + 1] = toIntString(job.am) end
-  if job.bx then args[#args + 1] = "bx"; args[#args + 1] = toIntString(job.bx) end
-  if job.ic then args[#args + 1] = "ic"; args[#args + 1] = toIntString(job.ic) end
-  if job.tc then args[#args + 1] = "tc"; args[#args + 1] = job.tc end
-  args[#args + 1] = "ca"
-  args[#args + 1] = nowText
+  local data, args = job.d
+  if job.due == now and job.a == 1 and job.ard == 0 and job.rmd == 0 and not (job.cr or job.tz or job.ar
+      or job.rf or job.am or job.bx or job.ic or job.tc) and (not data or #data <= 126) then
+    -- A plain job due now (most bulk calls): its arguments in one table constructor,
+    -- data in at most two parts, split as appendChunked splits it (growing the table
+    -- one field at a time was ≈ 10 % of a bulk call's script time).
+    if not data then
+      args = {"t", job.t, "u", job.u, "ca", nowText}
+    elseif #data <= 64 then
+      args = {"t", job.t, "u", job.u, "d", data, "ca", nowText}
+    else
+      args = {"t", job.t, "u", job.u, "d", string.sub(data, 1, 63), "d2", string.sub(data, 64), "ca", nowText}
+    end
+  else
+    args = {"t", job.t, "u", job.u}
+    if data then appendChunked(args, "d", data) end
+    -- The due time as an offset from `ca` (= now): a few bytes instead of 13 digits.
+    if job.due ~= now then args[#args + 1] = "dd"; args[#args + 1] = toIntString(job.due - now) end
+    if job.cr then args[#args + 1] = "cr"; args[#args + 1] = job.cr end
+    if job.tz then args[#args + 1] = "tz"; args[#args + 1] = job.tz end
+    if job.ar then args[#args + 1] = "ar"; args[#args + 1] = "1" end
+    if job.ard ~= 0 then args[#args + 1] = "ard"; args[#args + 1] = toIntString(job.ard) end
+    if job.rmd ~= 0 then args[#args + 1] = "rmd"; args[#args + 1] = toIntString(job.rmd) end
+    if job.rf then args[#args + 1] = "rf"; args[#args + 1] = job.rf end
+    if job.a ~= 1 then args[#args + 1] = "a"; args[#args + 1] = toIntString(job.a) end
+    if job.am then args[#args + 1] = "am"; args[#args + 1] = toIntString(job.am) end
+    if job.bx then args[#args + 1] = "bx"; args[#args + 1] = toIntString(job.bx) end
+    if job.ic then args[#args + 1] = "ic"; args[#args + 1] = toIntString(job.ic) end
+    if job.tc then args[#args + 1] = "tc"; args[#args + 1] = job.tc end
+    args[#args + 1] = "ca"
+    args[#args + 1] = nowText
+  end
   rcall("HSET", keys.jobPrefix .. id, unpack(args))
   if deferred then
     local due = deferred.due
