@@ -247,7 +247,16 @@ public struct JobScheduler: Sendable {
                 callMembers.append(batch)
             }
         }
-        let (replies, replication) = try await evalScheduling(calls)
+        var replies: [RESPValue] = []
+        var replication: Replication?
+        replies.reserveCapacity(calls.count)
+        for round in Self.rounds(specs, callMembers: callMembers) {
+            let (roundReplies, roundReplication) = try await evalScheduling(Array(calls[round]))
+            replies += roundReplies
+            if let roundReplication, roundReplication.acknowledged < replication?.acknowledged ?? .max {
+                replication = roundReplication
+            }
+        }
         var created = [WorkerJob?](repeating: nil, count: specs.count)
         var replaced = [Int](repeating: 0, count: specs.count)
         for (reply, members) in zip(replies, callMembers) {
@@ -291,6 +300,34 @@ public struct JobScheduler: Sendable {
             groups[keys.partition(type: spec.type, userId: spec.userId).index, default: []].append(index)
         }
         return groups.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) }
+    }
+
+    /// The calls split into rounds that are sent one after another: a call
+    /// that schedules a (type, user) pair an earlier call of its round also
+    /// schedules starts the next round. Within one pipeline, calls that hit
+    /// `NOSCRIPT` are retried after the others (a restart flushed the script and
+    /// another client loaded it while the pipeline ran), and the replace rule
+    /// needs a pair's jobs in input order to let the last one win.
+    static func rounds(_ specs: [JobSpec], callMembers: [[Int]]) -> [Range<Int>] {
+        guard callMembers.count > 1 else { return [0..<callMembers.count] }
+        struct Pair: Hashable {
+            let type: String
+            let userId: Int
+        }
+        var rounds: [Range<Int>] = []
+        var start = 0
+        var seen = Set<Pair>()
+        for (call, members) in callMembers.enumerated() {
+            let pairs = members.map { Pair(type: specs[$0].type, userId: specs[$0].userId) }
+            if call > start, pairs.contains(where: seen.contains) {
+                rounds.append(start..<call)
+                start = call
+                seen.removeAll(keepingCapacity: true)
+            }
+            seen.formUnion(pairs)
+        }
+        rounds.append(start..<callMembers.count)
+        return rounds
     }
 
     /// `scheduleJobs`' `ARGV` for the jobs at `batch` (one partition), written

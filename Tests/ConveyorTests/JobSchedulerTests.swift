@@ -423,6 +423,73 @@ struct JobSchedulerTests {
         }
     }
 
+    /// A pipeline retries calls that hit NOSCRIPT after the others, so a pair's
+    /// jobs in two calls must not share a pipeline (JobScheduler.rounds).
+    @Test("a bulk call's script calls go in rounds: a call repeating a pair of an earlier call in its round starts the next")
+    func bulkRounds() async throws {
+        try await SchedulerHarness.run { h in
+            func specs(_ users: [Int]) throws -> [JobSpec] {
+                try users.map { userId throws(ConveyorError) in
+                    try h.scheduler.spec(WorkerJobConfig(SendEmailTestJob.self, userId: userId, data: .init(to: "x", subject: "s")), cron: nil)
+                }
+            }
+            func callsOf(_ size: Int, _ count: Int) -> [[Int]] {
+                stride(from: 0, to: count, by: size).map { Array($0..<min($0 + size, count)) }
+            }
+            let repeated = try specs([1, 2, 3, 4, 1, 5, 6, 2, 7])
+            #expect(JobScheduler.rounds(repeated, callMembers: callsOf(2, 9)) == [0..<2, 2..<5])
+            #expect(JobScheduler.rounds(repeated, callMembers: callsOf(9, 9)) == [0..<1], "repeats inside one call keep their order")
+            #expect(JobScheduler.rounds(try specs(Array(0..<250)), callMembers: callsOf(100, 250)) == [0..<3])
+            let otherType = try h.scheduler.spec(WorkerJobConfig(SyncInboxTestJob.self, userId: 1), cron: nil)
+            #expect(JobScheduler.rounds(try specs([1]) + [otherType], callMembers: [[0], [1]]) == [0..<2], "same user, other type")
+            #expect(JobScheduler.rounds([], callMembers: []) == [0..<0])
+        }
+    }
+
+    @Test("a bulk call after SCRIPT FLUSH reloads the script and still lets a pair's last job win")
+    func bulkAfterScriptFlush() async throws {
+        try await SchedulerHarness.run(configure: { $0.bulkBatchSize = 2 }) { h in
+            _ = try await h.client.send("SCRIPT", "FLUSH")
+            let configs = [1, 2, 3, 1, 4, 2].enumerated().map { index, userId in
+                WorkerJobConfig(SendEmailTestJob.self, userId: userId, data: .init(to: "x", subject: "s\(index)"))
+            }
+            let created = try await h.scheduler.scheduleJobs(configs)
+            let pending = try await h.scheduler.jobs(state: .pending, type: "sendEmail")
+            #expect(Set(pending.map(\.id)) == Set([created[2], created[3], created[4], created[5]].map(\.id)))
+            #expect(try await h.requireJob(created[0].id).resultJSON == replacedResult(by: created[3].id))
+            #expect(try await h.requireJob(created[1].id).resultJSON == replacedResult(by: created[5].id))
+        }
+    }
+
+    /// The fault JobScheduler.rounds guards against, for real: another client flushes and
+    /// reloads the script cache while bulk calls of large jobs run, so a call can hit
+    /// NOSCRIPT while the next one, read later by Redis, finds the script.
+    @Test("a pair's last job wins while another client flushes and reloads the script cache")
+    func bulkUnderScriptCacheChurn() async throws {
+        try await SchedulerHarness.run(configure: { $0.bulkBatchSize = 2 }) { h in
+            let churnClient = RedisClient(configuration: try await TestRedis.configuration(poolSize: 1))
+            let source = ScriptSignature.scheduleJobs.script.source
+            let churn = Task {
+                while !Task.isCancelled {
+                    _ = try? await churnClient.send("SCRIPT", "FLUSH")
+                    _ = try? await churnClient.send("SCRIPT", "LOAD", source)
+                }
+            }
+            let large = String(repeating: "x", count: 40_000)
+            for round in 0..<30 {
+                let configs = [1, 2, 1, 3].enumerated().map { index, userId in
+                    WorkerJobConfig(SendEmailTestJob.self, userId: userId, data: .init(to: "x", subject: "\(round).\(index) \(large)"))
+                }
+                let created = try await h.scheduler.scheduleJobs(configs)
+                let pending = try await h.scheduler.jobs(state: .pending, type: "sendEmail", userId: 1)
+                #expect(pending.map(\.id) == [created[2].id], "round \(round)")
+            }
+            churn.cancel()
+            _ = await churn.result
+            await churnClient.shutdown()
+        }
+    }
+
     @Test("with 4 partitions, id % 4 is the pair's partition and job(id:) finds every job")
     func bulkPartitioned() async throws {
         try await SchedulerHarness.run(partitionCount: 4, configure: { $0.bulkBatchSize = 7 }) { h in
