@@ -290,46 +290,6 @@ public struct JobScheduler: Sendable {
         return (created.map { $0! }, replaced, replication)
     }
 
-    /// Input indices grouped by partition, in partition order and input order
-    /// within each; one partition (the default layout) or one job needs no hashing.
-    static func byPartition(_ specs: [JobSpec], keys: ConveyorKeys) -> [(Int, [Int])] {
-        if keys.partitionCount == 1 { return [(0, Array(specs.indices))] }
-        if specs.count == 1 { return [(keys.partition(type: specs[0].type, userId: specs[0].userId).index, [0])] }
-        var groups: [Int: [Int]] = [:]
-        for (index, spec) in specs.enumerated() {
-            groups[keys.partition(type: spec.type, userId: spec.userId).index, default: []].append(index)
-        }
-        return groups.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) }
-    }
-
-    /// The calls split into rounds that are sent one after another: a call
-    /// that schedules a (type, user) pair an earlier call of its round also
-    /// schedules starts the next round. Within one pipeline, calls that hit
-    /// `NOSCRIPT` are retried after the others (a restart flushed the script and
-    /// another client loaded it while the pipeline ran), and the replace rule
-    /// needs a pair's jobs in input order to let the last one win.
-    static func rounds(_ specs: [JobSpec], callMembers: [[Int]]) -> [Range<Int>] {
-        guard callMembers.count > 1 else { return [0..<callMembers.count] }
-        struct Pair: Hashable {
-            let type: String
-            let userId: Int
-        }
-        var rounds: [Range<Int>] = []
-        var start = 0
-        var seen = Set<Pair>()
-        for (call, members) in callMembers.enumerated() {
-            let pairs = members.map { Pair(type: specs[$0].type, userId: specs[$0].userId) }
-            if call > start, pairs.contains(where: seen.contains) {
-                rounds.append(start..<call)
-                start = call
-                seen.removeAll(keepingCapacity: true)
-            }
-            seen.formUnion(pairs)
-        }
-        rounds.append(start..<callMembers.count)
-        return rounds
-    }
-
     /// `scheduleJobs`' `ARGV` for the jobs at `batch` (one partition), written
     /// straight into one buffer: 13 values per job as existentials cost more
     /// than their encoding. When every job takes the script's defaults, each

@@ -442,6 +442,9 @@ struct JobSchedulerTests {
             #expect(JobScheduler.rounds(try specs(Array(0..<250)), callMembers: callsOf(100, 250)) == [0..<3])
             let otherType = try h.scheduler.spec(WorkerJobConfig(SyncInboxTestJob.self, userId: 1), cron: nil)
             #expect(JobScheduler.rounds(try specs([1]) + [otherType], callMembers: [[0], [1]]) == [0..<2], "same user, other type")
+            #expect(
+                JobScheduler.rounds(try specs([1]) + [otherType, otherType], callMembers: [[0, 1], [2]]) == [0..<1, 1..<2],
+                "a user's second type repeated")
             #expect(JobScheduler.rounds([], callMembers: []) == [0..<0])
         }
     }
