@@ -10,6 +10,9 @@
   {"payload":"<100 x>"}, 114 bytes, split in 63-byte parts in shape A as Conveyor writes it).
   Shape F is the floor of any layout that keeps a due-time ZSET: the packed member alone,
   no lookup by id or by (type, user).
+  Shape G keeps all three lookups without a sorted-set entry per job: packed jobs in small
+  (listpack) hashes of at most 128 jobs of close due times, a `due` ZSET of those buckets,
+  and E's sharded id and (type, user) indices pointing at the bucket.
 ]]
 local shape = ARGV[1]
 local n = tonumber(ARGV[2])
@@ -32,6 +35,18 @@ for i = 1, n do
     redis.call('HSET', ns .. ':{p0}:job:' .. idText, unpack(fields))
     redis.call('ZADD', ns .. ':{p0}:due', due, idText)
     redis.call('HSET', ns .. ':{p0}:pending', jobType .. '\0' .. user, idText)
+  elseif shape == 'G' or shape == 'H' then
+    -- Bucket i // 128 (the 128 jobs of closest due time), scored by its earliest job.
+    local bucket = string.format('%d', math.floor(i / 128))
+    local packed = jobType .. '\0' .. user .. '\0' .. '1795963321321\0' .. payload
+    if shape == 'G' then
+      redis.call('HSET', ns .. ':{p0}:bucket:' .. bucket, idText, packed)
+    else
+      redis.call('RPUSH', ns .. ':{p0}:bucket:' .. bucket, idText .. '\0' .. packed)
+    end
+    redis.call('ZADD', ns .. ':{p0}:due', 'NX', due, bucket)
+    redis.call('HSET', ns .. ':{p0}:pending:' .. (i % pendingShards), jobType .. '\0' .. user, idText)
+    redis.call('HSET', ns .. ':{p0}:byId:' .. string.format('%d', math.floor(id / 65536)), idText, bucket)
   else
     local packed = idText .. '\0' .. jobType .. '\0' .. user .. '\0' .. (peers and '' or '3600000') .. '\0' .. '1795963321321\0' .. payload
     redis.call('ZADD', ns .. ':{p0}:due', due, packed)

@@ -114,7 +114,10 @@ extension RedisClient {
     /// order, error replies as values. Each call's keys must share a slot
     /// (``RedisError/Code/crossSlot``, thrown before anything is sent); on a
     /// cluster calls are grouped by master. Calls that hit `NOSCRIPT` are retried
-    /// once after loading their script.
+    /// once after loading their script, so a retried call runs after calls that
+    /// followed it in the pipeline (another client can load the script while
+    /// Redis reads a large pipeline): calls whose order matters go in separate
+    /// pipelines, one after another (`JobScheduler.rounds`).
     nonisolated(nonsending) public func evalPipelined(_ calls: [RedisScriptCall], timeout: Duration? = nil) async throws(RedisError) -> [RESPValue] {
         guard !calls.isEmpty else { return [] }
         if let router { return try await router.evalPipelined(calls, timeout: timeout) }
