@@ -478,6 +478,7 @@ struct JobSchedulerTests {
                     _ = try? await churnClient.send("SCRIPT", "LOAD", source)
                 }
             }
+            defer { churn.cancel() }  // also when a call throws: later tests must not run under churn
             let large = String(repeating: "x", count: 40_000)
             for round in 0..<30 {
                 let configs = [1, 2, 1, 3].enumerated().map { index, userId in
